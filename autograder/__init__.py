@@ -1,0 +1,1 @@
+"""Reference implementations, hidden-test checks and the grading driver over nbgrader."""

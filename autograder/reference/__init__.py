@@ -1,0 +1,1 @@
+"""Reference implementations: one module per lesson, the exercises' names and signatures."""
