@@ -132,3 +132,20 @@ def assert_builtins_intact() -> None:
         if not genuine:
             raise AssertionError(f"the builtin `{n}` was replaced; tests cannot trust results "
                                  "from a notebook that rebinds Python's builtins.")
+
+
+def call(func, *args, name: str, hint: str = ""):
+    """`func(*args)`, with any exception turned into an `AssertionError` for the learner.
+
+    `name` describes the call (e.g. "clip_by_global_norm([...], 1.0)"); `hint` says what
+    usually causes a failure here. An untouched stub reads "not implemented yet".
+    """
+    try:
+        return func(*args)
+    except NotImplementedError:
+        raise AssertionError(f"`{name}` is not implemented yet") from None
+    except AssertionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported to the learner with the call
+        suffix = f" {hint}" if hint else ""
+        raise AssertionError(f"`{name}` raised {type(exc).__name__}: {exc}.{suffix}") from None

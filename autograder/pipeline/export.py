@@ -1,0 +1,65 @@
+"""Grades to CSV: nbgrader's own CSV export, then a `needs_attention` column.
+
+`nbgrader export` writes 0.0 for a submission whose kernel died or hung (its grades are
+`None`): a silent zero. Here every row gets the reasons recorded by the last autograde
+run (build/reports/) plus a fresh look at the gradebook for missing grades; a row whose
+score is unknown has its `raw_score` and `score` left empty rather than 0.0.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from . import report
+from .assess import Flag, Result, check_grades, gradebook_scores
+from .course import Course
+
+COLUMN = "needs_attention"
+
+
+def export(course: Course, to: Path | None = None) -> tuple[Path, list[Result]]:
+    """Write the grades CSV (default build/grades.csv); return it and the flagged results."""
+    from nbgrader.plugins import CsvExportPlugin
+
+    to = Path(to or course.build_dir / "grades.csv").resolve()
+    to.parent.mkdir(parents=True, exist_ok=True)
+    plugin = CsvExportPlugin(config=course.config)
+    plugin.to = str(to)
+    with course.gradebook() as gb:
+        plugin.export(gb)
+    with to.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    flagged = []
+    for row in rows:
+        result = attention(course, row["assignment"], row["student_id"], bool(row["timestamp"]))
+        if result is None or not result.flags:
+            row[COLUMN] = ""
+            continue
+        flagged.append(result)
+        row[COLUMN] = "; ".join(("not graded: " if f.ungraded else "") + f.reason
+                                for f in result.flags)
+        if any(f.ungraded for f in result.flags):
+            row["raw_score"] = row["score"] = ""
+    fields = list(rows[0].keys()) if rows else ["assignment", "student_id", "score", COLUMN]
+    with to.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return to, flagged
+
+
+def attention(course: Course, lesson: str, student: str, submitted: bool) -> Result | None:
+    """The recorded result of (lesson, student), with the gradebook's missing grades added."""
+    recorded = report.load(course, lesson).get(student)
+    if not submitted:  # no submission at all: nbgrader's 0.0 is the right grade
+        return recorded
+    found = gradebook_scores(course, lesson, student)
+    fresh: list[Flag] = check_grades(found[0]) if found else []
+    if recorded is None:
+        if not fresh:
+            return None
+        recorded = Result(lesson, student, None, found[1] if found else 0.0)
+    # missing grades are read afresh (an instructor may have graded them by hand since)
+    recorded.flags = [f for f in recorded.flags if f.check != "grades"] + fresh
+    return recorded

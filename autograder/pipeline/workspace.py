@@ -1,0 +1,28 @@
+"""The learner's workspace: each lesson's release copied to workspace/<id>/, never over.
+
+`make lab` runs this after generating the releases. A file the learner already has is
+never replaced (their work lives there); files missing from their copy (a new lesson, a
+data file added later) are copied in.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .course import Course
+
+
+def populate(course: Course, lesson: str) -> list[Path]:
+    """Copy what `workspace/<lesson>/` lacks from build/release/<lesson>/; return the copies."""
+    source = course.release_dir(lesson)
+    dest = course.workspace / lesson
+    copied = []
+    for file in sorted(p for p in source.rglob("*") if p.is_file()):
+        target = dest / file.relative_to(source)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)  # not copy2: the learner's copy must be writable
+        copied.append(target)
+    return copied

@@ -1,0 +1,48 @@
+"""Where compiled kernels live: `build/kernels-cache/` at the repository root, or
+`$GRADCLIP_CACHE_DIR`; one folder per source hash, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def cache_root() -> Path:
+    env = os.environ.get("GRADCLIP_CACHE_DIR")
+    if env:
+        root = Path(env)
+    else:
+        repo = HERE.parents[1]
+        root = repo / "build" / "kernels-cache"
+        if not os.access(repo, os.W_OK) and not root.exists():
+            root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gradclip" / "kernels"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def prelude_digest() -> str:
+    """Hash of every prelude header: editing one invalidates the cache."""
+    h = hashlib.sha256()
+    for p in sorted(HERE.glob("*.h")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def key(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

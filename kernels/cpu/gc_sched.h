@@ -1,0 +1,274 @@
+// gc_sched.h -- one block at a time on an OS thread: its CUDA threads as fibers.
+//
+// A fiber runs until it reaches a barrier (__syncthreads or a warp operation) or returns;
+// then the next ready fiber runs, in the order the launch's schedule gives (forward,
+// reverse, or a seeded random permutation that changes at every barrier).  When every
+// live fiber waits, the scheduler checks that they wait at the same barrier and releases
+// them.  A kernel whose source has no barrier at all runs its threads as plain calls.
+#pragma once
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gc_builtins.h"
+#include "gc_fiber.h"
+#include "gc_report.h"
+
+namespace gc {
+
+enum Schedule : int32_t { S_FORWARD = 0, S_REVERSE = 1, S_RANDOM = 2 };
+enum FiberState : int32_t { F_READY = 0, F_AT_BLOCK = 1, F_AT_WARP = 2, F_DONE = 3 };
+
+struct Fiber {
+    Context ctx;
+    char* stack;
+    int32_t state;
+    int32_t line;   // line of the barrier it waits at
+    int32_t lin;    // linear thread index in the block
+    uint3 tid;
+};
+
+struct Warp {
+    unsigned arrived;    // lanes waiting at the current warp operation
+    unsigned mask;       // the mask the first arriving lane named
+    unsigned gen;        // completed warp operations
+    int32_t line;
+    unsigned ballot[2];
+    unsigned long long slot[2][32];   // values exchanged by shuffles (double-buffered)
+};
+
+struct Block {
+    int n = 0, nwarps = 0;
+    Fiber* f = nullptr;
+    int* order = nullptr;
+    Warp* warps = nullptr;
+    Context sched;
+    Fiber* cur = nullptr;
+    int ndone = 0;
+    unsigned bar_gen = 0;
+    int bar_acc[2] = {0, 0};
+    uint64_t rng = 0;
+    StackPool* pool = nullptr;
+};
+
+inline thread_local Block* t_block = nullptr;
+inline fiber_fn g_thread_fn = nullptr;   // runs one CUDA thread of the kernel
+inline void* g_thread_arg = nullptr;
+inline int32_t g_schedule = S_FORWARD;
+inline uint32_t g_seed = 0;
+
+inline void where(ErrorRecord* e) {
+    e->block[0] = t_block_idx.x; e->block[1] = t_block_idx.y; e->block[2] = t_block_idx.z;
+    e->thread[0] = t_thread_idx.x; e->thread[1] = t_thread_idx.y; e->thread[2] = t_thread_idx.z;
+}
+
+inline uint64_t splitmix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+inline uint32_t next_rand(uint64_t* s) { *s = splitmix(*s); return (uint32_t)(*s >> 32); }
+
+inline void block_init(Block* b, int n) {
+    b->n = n;
+    b->nwarps = (n + 31) / 32;
+    b->f = (Fiber*)calloc(n, sizeof(Fiber));
+    b->order = (int*)malloc(sizeof(int) * n);
+    b->warps = (Warp*)calloc(b->nwarps, sizeof(Warp));
+    unsigned bx = g_block_dim.x, by = g_block_dim.y;
+    for (int i = 0; i < n; ++i) {
+        b->f[i].lin = i;
+        b->f[i].tid = uint3{i % bx, (i / bx) % by, i / (bx * by)};
+    }
+}
+inline void block_free(Block* b) {
+    free(b->f); free(b->order); free(b->warps);
+}
+
+inline void make_order(Block* b) {
+    int n = b->n;
+    if (g_schedule == S_REVERSE) {
+        for (int i = 0; i < n; ++i) b->order[i] = n - 1 - i;
+    } else {
+        for (int i = 0; i < n; ++i) b->order[i] = i;
+        if (g_schedule == S_RANDOM)
+            for (int i = n - 1; i > 0; --i) {
+                int j = (int)(next_rand(&b->rng) % (uint32_t)(i + 1));
+                int t = b->order[i]; b->order[i] = b->order[j]; b->order[j] = t;
+            }
+    }
+}
+
+// Called by a fiber: wait (state) at a barrier on `line` until the scheduler releases it.
+inline void suspend(int32_t state, int line) {
+    Block* b = t_block;
+    Fiber* f = b->cur;
+    f->state = state;
+    f->line = line;
+    ctx_switch(&f->ctx, &b->sched);
+}
+
+inline void fiber_main(void* p) {
+    Fiber* f = (Fiber*)p;
+    g_thread_fn(g_thread_arg);
+    f->state = F_DONE;
+    ctx_switch(&f->ctx, &t_block->sched);
+    abort();  // a finished fiber is never resumed
+}
+
+inline void barrier_error(Fiber* who, int line, const char* fmt, int a, int c) {
+    if (!claim_error(E_BARRIER)) return;
+    where(g_error);
+    g_error->thread[0] = who->tid.x; g_error->thread[1] = who->tid.y; g_error->thread[2] = who->tid.z;
+    g_error->line = line;
+    snprintf(g_error->msg, sizeof g_error->msg, fmt, a, c);
+}
+
+// Release every warp whose named lanes have all arrived. Returns whether any was released.
+inline bool release_warps(Block* b) {
+    bool released = false;
+    for (int w = 0; w < b->nwarps; ++w) {
+        Warp* wp = &b->warps[w];
+        if (!wp->arrived) continue;
+        int first = w * 32, last = first + 32 < b->n ? first + 32 : b->n;
+        unsigned exist = 0, done = 0;
+        for (int i = first; i < last; ++i) {
+            exist |= 1u << (i - first);
+            if (b->f[i].state == F_DONE) done |= 1u << (i - first);
+        }
+        unsigned need = wp->mask & exist;
+        if (need & done) {
+            int lane = __builtin_ctz(need & done);
+            barrier_error(&b->f[first + lane], wp->line,
+                          "lane %d of a warp returned while the other lanes wait at the warp "
+                          "operation on line %d, whose mask names it (all named lanes must "
+                          "reach it)", lane, wp->line);
+            return false;
+        }
+        if ((wp->arrived & need) != need) continue;
+        for (int i = first; i < last; ++i)
+            if (wp->arrived & (1u << (i - first))) b->f[i].state = F_READY;
+        wp->arrived = 0;
+        wp->gen++;
+        wp->ballot[wp->gen & 1] = 0;
+        released = true;
+    }
+    return released;
+}
+
+// Every live fiber waits: check they wait at one __syncthreads() and release them.
+inline bool release_block(Block* b) {
+    Fiber* first = nullptr;
+    Fiber* exited = nullptr;
+    for (int i = 0; i < b->n; ++i) {
+        Fiber* f = &b->f[i];
+        if (f->state == F_DONE) { if (!exited) exited = f; continue; }
+        if (f->state == F_AT_WARP) {
+            Fiber* other = nullptr;
+            for (int j = 0; j < b->n; ++j) if (b->f[j].state == F_AT_BLOCK) { other = &b->f[j]; break; }
+            if (other)
+                barrier_error(f, f->line,
+                              "threads wait at a warp operation on line %d while others of the "
+                              "block wait at __syncthreads() on line %d: they can never meet",
+                              f->line, other->line);
+            else
+                barrier_error(f, f->line,
+                              "lanes wait at the warp operation on line %d for lanes that never "
+                              "reach it (warp %d)", f->line, f->lin / 32);
+            return false;
+        }
+        if (!first) { first = f; continue; }
+        if (f->line != first->line) {
+            barrier_error(f, first->line,
+                          "threads of one block reach different __syncthreads(): some wait on "
+                          "line %d, others on line %d (a __syncthreads() inside a branch that "
+                          "not every thread takes is undefined behaviour in CUDA)",
+                          first->line, f->line);
+            return false;
+        }
+    }
+    if (first && exited) {
+        barrier_error(exited, first->line,
+                      "a thread returned while the others of its block wait at __syncthreads() "
+                      "on line %d (every thread of a block must reach each __syncthreads(): "
+                      "an early `return` before a barrier is undefined behaviour in CUDA)%.0d",
+                      first->line, 0);
+        return false;
+    }
+    for (int i = 0; i < b->n; ++i)
+        if (b->f[i].state == F_AT_BLOCK) b->f[i].state = F_READY;
+    b->bar_gen++;
+    b->bar_acc[b->bar_gen & 1] = 0;
+    return true;
+}
+
+inline void run_block_fibers(Block* b) {
+    for (int i = 0; i < b->n; ++i) { b->f[i].state = F_READY; b->f[i].stack = nullptr; }
+    memset(b->warps, 0, sizeof(Warp) * b->nwarps);
+    b->ndone = 0;
+    b->bar_gen = 0;
+    b->bar_acc[0] = b->bar_acc[1] = 0;
+    make_order(b);
+    for (;;) {
+        for (int k = 0; k < b->n; ++k) {
+            Fiber* f = &b->f[b->order[k]];
+            if (f->state != F_READY) continue;
+            if (!f->stack) {
+                f->stack = b->pool->take();
+                if (!f->stack) { report(E_INTERNAL, 0, "out of memory for fiber stacks"); goto out; }
+                ctx_make(&f->ctx, f->stack, g_stack_size, fiber_main, f);
+            }
+            t_thread_idx = f->tid;
+            b->cur = f;
+            ctx_switch(&b->sched, &f->ctx);
+            if (f->state == F_DONE) { b->pool->give(f->stack); f->stack = nullptr; ++b->ndone; }
+            if (g_abort) goto out;
+        }
+        if (b->ndone == b->n) break;
+        if (release_warps(b)) { if (g_schedule == S_RANDOM) make_order(b); continue; }
+        if (g_abort || !release_block(b)) break;
+        if (g_schedule == S_RANDOM) make_order(b);
+    }
+out:
+    for (int i = 0; i < b->n; ++i)   // fibers abandoned after a fault give their stacks back
+        if (b->f[i].stack) { b->pool->give(b->f[i].stack); b->f[i].stack = nullptr; }
+}
+
+inline void run_block_plain(Block* b) {
+    make_order(b);
+    for (int k = 0; k < b->n; ++k) {
+        t_thread_idx = b->f[b->order[k]].tid;
+        g_thread_fn(g_thread_arg);
+        if (g_abort) return;
+    }
+}
+
+// ---- __syncthreads and friends ------------------------------------------------------
+
+inline bool in_fiber(int line) {
+    if (__builtin_expect(t_block != nullptr && t_block->cur != nullptr, 1)) return true;
+    report(E_INTERNAL, line, "a barrier ran outside the fiber scheduler");
+    return false;
+}
+
+// op: 0 plain, 1 count, 2 and, 3 or
+inline int block_barrier(int line, int op, int pred) {
+    if (!in_fiber(line)) return 0;
+    Block* b = t_block;
+    unsigned g = b->bar_gen & 1;
+    if (op && pred) b->bar_acc[g] += 1;
+    suspend(F_AT_BLOCK, line);
+    int count = b->bar_acc[g];
+    if (op == 2) return count == b->n;
+    if (op == 3) return count > 0;
+    return count;
+}
+
+}  // namespace gc
+
+#define __syncthreads() ((void)::gc::block_barrier(__LINE__, 0, 0))
+#define __syncthreads_count(p) ::gc::block_barrier(__LINE__, 1, (p))
+#define __syncthreads_and(p) ::gc::block_barrier(__LINE__, 2, (p))
+#define __syncthreads_or(p) ::gc::block_barrier(__LINE__, 3, (p))
+#define __threadfence() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define __threadfence_block() __atomic_thread_fence(__ATOMIC_SEQ_CST)

@@ -1,0 +1,87 @@
+"""A compiled CPU module: source -> checked C++ -> shared library, cached by hash."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..errors import CompileError
+from ..signature import Signature, find_kernels
+from . import cache, toolchain
+from .translate import entry_symbol, translation_unit
+
+_lock = threading.Lock()
+_compiled: dict[str, Path] = {}
+
+
+def bounds_checks() -> bool:
+    """Bounds checks are on unless KERNELS_BOUNDS_CHECK=0 (the fast mode)."""
+    return os.environ.get("KERNELS_BOUNDS_CHECK", "1").strip() not in ("0", "false", "off", "no")
+
+
+@functools.lru_cache(maxsize=None)
+def _prelude() -> str:
+    return cache.prelude_digest()
+
+
+class CpuModule:
+    """One kernel source, compiled lazily (or by `compile()`) for the CPU backend."""
+
+    def __init__(self, code: str, options=(), filename: str = "module.cu"):
+        if not isinstance(code, str):
+            raise TypeError(f"`code` must be a string of CUDA C source, got {type(code).__name__}")
+        self.code = code
+        self.options = tuple(options)
+        toolchain.user_flags(self.options)  # type-check early
+        self.filename = filename
+        self.kernels: dict[str, Signature] = find_kernels(code)
+        self.lib: Path | None = None
+        self.compile_seconds = 0.0
+
+    def signature(self, name: str) -> Signature:
+        sig = self.kernels.get(name)
+        if sig is None:
+            found = ", ".join(sorted(self.kernels)) or "none"
+            raise CompileError(f"{name}: the source defines no `__global__` function named "
+                               f"`{name}` (found: {found})", source=self.code, name=name,
+                               options=self.options)
+        if sig.templated:
+            raise CompileError(f"{name}: template kernels are not supported by the CPU backend",
+                               source=self.code, name=name, options=self.options)
+        return sig
+
+    def flags(self) -> list[str]:
+        return [] if bounds_checks() else ["-DGC_NO_BOUNDS"]
+
+    def compile(self) -> Path:
+        """Build (or find in the cache) the shared library; returns its path."""
+        extra = self.flags()
+        k = cache.key(_prelude(), toolchain.compiler_id(), " ".join(toolchain.BASE_FLAGS + extra),
+                      repr(self.options), self.filename, self.code)
+        if self.lib is not None and self.lib.parent.name == k:
+            return self.lib
+        with _lock:
+            lib = _compiled.get(k)
+            if lib is None:
+                folder = cache.cache_root() / k
+                lib = folder / "kernel.so"
+                if not lib.exists():
+                    folder.mkdir(parents=True, exist_ok=True)
+                    t0 = time.perf_counter()
+                    tu = translation_unit(self.code, self.filename)
+                    toolchain.compile_library(tu, self.code, self.filename, self.filename,
+                                              self.options, lib, extra)
+                    self.compile_seconds = time.perf_counter() - t0
+                    cache.atomic_write(folder / "meta.json", json.dumps(
+                        {"kernels": sorted(self.kernels), "seconds": self.compile_seconds,
+                         "compiler": toolchain.compiler_id()}).encode())
+                _compiled[k] = lib
+        self.lib = lib
+        return lib
+
+    def symbol(self, name: str) -> str:
+        return entry_symbol(name)

@@ -1,0 +1,131 @@
+"""The kernel worker: a child process that maps the shared arena, dlopens compiled kernels
+and runs launches.  Standard library only (it starts with `python -I -S`), so a crash here
+costs a 50 ms restart, never the notebook.
+
+Protocol: length-prefixed pickles on two pipes.  Each launch message names the library,
+the entry point, the launch shape and the arguments (arena offsets for arrays, exact bytes
+for scalars); the reply carries the entry point's return code.
+"""
+
+import ctypes
+import os
+import pickle
+import struct
+import sys
+
+PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
+CRASH_OFFSET, ERROR_OFFSET, BASE_OFFSET = 0, 128, 64
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+class LaunchDesc(ctypes.Structure):
+    _fields_ = [("grid", ctypes.c_uint32 * 3), ("block", ctypes.c_uint32 * 3),
+                ("shared_mem", ctypes.c_int64), ("schedule", ctypes.c_int32),
+                ("seed", ctypes.c_uint32), ("nthreads", ctypes.c_int32), ("nargs", ctypes.c_int32),
+                ("args", ctypes.c_void_p), ("extents", ctypes.c_void_p), ("sizes", ctypes.c_void_p),
+                ("error", ctypes.c_void_p), ("crash", ctypes.c_void_p),
+                ("lib_base", ctypes.c_uint64), ("stack_kb", ctypes.c_int64)]
+
+
+class Arena:
+    def __init__(self):
+        self.path, self.size, self.addr = None, 0, None
+
+    def ensure(self, path, size):
+        if path == self.path and size == self.size:
+            return
+        if self.addr:
+            libc.munmap(self.addr, self.size)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            addr = libc.mmap(None, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        finally:
+            os.close(fd)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap of the kernel arena failed")
+        self.path, self.size, self.addr = path, size, addr
+        ctypes.c_uint64.from_address(addr + BASE_OFFSET).value = addr
+
+
+def read_exact(fd, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def recv(fd):
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    return pickle.loads(read_exact(fd, struct.unpack("<I", head)[0]))
+
+
+def send(fd, obj):
+    data = pickle.dumps(obj)
+    os.write(fd, struct.pack("<I", len(data)) + data)
+
+
+def launch(msg, arena, libs):
+    arena.ensure(msg["arena_path"], msg["arena_size"])
+    lib = libs.get(msg["lib"])
+    if lib is None:
+        lib = libs[msg["lib"]] = ctypes.CDLL(msg["lib"], mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    fn = getattr(lib, msg["symbol"])
+    fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
+    args = msg["args"]
+    n = len(args)
+    values = (ctypes.c_void_p * max(n, 1))()
+    extents = (ctypes.c_int64 * max(n, 1))()
+    sizes = (ctypes.c_int64 * max(n, 1))()
+    keep = []
+    for i, (kind, a, b) in enumerate(args):
+        if kind == "p":
+            cell = ctypes.c_void_p(arena.addr + a)
+            extents[i] = b
+        else:
+            cell = ctypes.create_string_buffer(a, len(a))
+            sizes[i] = len(a)
+        keep.append(cell)
+        values[i] = ctypes.addressof(cell)
+    d = LaunchDesc()
+    d.grid[:] = msg["grid"]
+    d.block[:] = msg["block"]
+    d.shared_mem, d.schedule, d.seed = msg["shared_mem"], msg["schedule"], msg["seed"]
+    d.nthreads, d.nargs, d.stack_kb = msg["nthreads"], n, msg["stack_kb"]
+    d.args, d.extents, d.sizes = ctypes.addressof(values), ctypes.addressof(extents), ctypes.addressof(sizes)
+    d.error, d.crash = arena.addr + ERROR_OFFSET, arena.addr + CRASH_OFFSET
+    for off, length in msg["readonly"]:
+        libc.mprotect(arena.addr + off, length, PROT_READ)
+    try:
+        rc = fn(ctypes.addressof(d))
+    finally:
+        for off, length in msg["readonly"]:
+            libc.mprotect(arena.addr + off, length, PROT_READ | PROT_WRITE)
+    return {"rc": rc, "lib_base": d.lib_base}
+
+
+def main():
+    rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
+    arena, libs = Arena(), {}
+    send(wfd, {"ready": os.getpid()})
+    while True:
+        msg = recv(rfd)
+        if msg is None or msg.get("op") == "exit":
+            return
+        if msg["op"] == "launch":
+            send(wfd, launch(msg, arena, libs))
+        elif msg["op"] == "ping":
+            send(wfd, {"pong": True})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Find the `__global__` functions in CUDA C source and parse their parameter lists.
+
+The parse is what the argument checks compare against: it knows each parameter's name,
+its C type, and whether it is a pointer (and to const data).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+# C type -> numpy dtype of the same width (LP64: long is 64-bit).
+C_DTYPES: dict[str, np.dtype] = {
+    **{k: np.dtype(v) for k, v in {
+        "float": "float32", "double": "float64", "bool": "bool",
+        "char": "int8", "signed char": "int8", "unsigned char": "uint8",
+        "short": "int16", "unsigned short": "uint16",
+        "int": "int32", "unsigned int": "uint32",
+        "long": "int64", "unsigned long": "uint64",
+        "long long": "int64", "unsigned long long": "uint64",
+        "int8_t": "int8", "uint8_t": "uint8", "int16_t": "int16", "uint16_t": "uint16",
+        "int32_t": "int32", "uint32_t": "uint32", "int64_t": "int64", "uint64_t": "uint64",
+        "size_t": "uint64", "ptrdiff_t": "int64", "__half": "float16", "half": "float16",
+    }.items()},
+}
+# Vector types: (element dtype, element count) -- a float4* may point into a float32 array.
+C_VECTORS: dict[str, tuple[np.dtype, int]] = {
+    f"{base}{n}": (np.dtype(dt), n)
+    for base, dt in [("float", "float32"), ("double", "float64"), ("int", "int32"),
+                     ("uint", "uint32"), ("longlong", "int64")]
+    for n in (2, 3, 4)
+}
+
+_QUALIFIERS = {"const", "volatile", "__restrict__", "__restrict", "restrict", "struct", "signed"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One kernel parameter: `float* __restrict__ g` is Param("g", "float", pointer=True)."""
+
+    name: str
+    ctype: str
+    pointer: bool
+    const: bool
+    text: str
+
+    @property
+    def decl(self) -> str:
+        """How the parameter is declared, e.g. `const float*`."""
+        star = "*" if self.pointer else ""
+        return f"{'const ' if self.const else ''}{self.ctype}{star}"
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        if self.ctype in C_DTYPES:
+            return C_DTYPES[self.ctype]
+        if self.ctype in C_VECTORS:
+            return C_VECTORS[self.ctype][0]
+        return None
+
+    @property
+    def itemsize(self) -> int | None:
+        """Bytes of one pointee (for a pointer) or of the value."""
+        if self.ctype in C_VECTORS:
+            dt, n = C_VECTORS[self.ctype]
+            return dt.itemsize * n
+        dt = self.dtype
+        return None if dt is None else dt.itemsize
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    params: tuple[Param, ...]
+    line: int
+    templated: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+
+def mask_source(code: str) -> str:
+    """`code` with comments and string/char literals blanked to spaces (newlines kept),
+    so that offsets and line numbers stay those of the original."""
+    out = list(code)
+    i, n = 0, len(code)
+    while i < n:
+        c = code[i]
+        if code.startswith("//", i):
+            j = code.find("\n", i)
+            j = n if j < 0 else j
+        elif code.startswith("/*", i):
+            j = code.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+        elif c in "\"'":
+            j = i + 1
+            while j < n and code[j] != c and code[j] != "\n":
+                j += 2 if code[j] == "\\" else 1
+            j = min(j + 1, n)
+            # keep the quotes so `extern "C"` still reads as a string token
+            for k in range(i + 1, j - 1):
+                if out[k] != "\n":
+                    out[k] = " "
+            i = j
+            continue
+        else:
+            i += 1
+            continue
+        for k in range(i, j):
+            if out[k] != "\n":
+                out[k] = " "
+        i = j
+    return "".join(out)
+
+
+def matching_paren(text: str, open_at: int) -> int:
+    """Index of the `)` matching the `(` at `open_at`."""
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ValueError("unbalanced parentheses")
+
+
+def split_params(text: str) -> list[tuple[int, int]]:
+    """Spans of the top-level comma-separated items of a parameter list."""
+    spans, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        if c in "(<[":
+            depth += 1
+        elif c in ")>]":
+            depth -= 1
+        elif c == "," and depth == 0:
+            spans.append((start, i))
+            start = i + 1
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+_FUNC = re.compile(r"\b__global__\b")
+_SKIP_CALLS = {"__launch_bounds__", "__align__", "alignas", "__attribute__", "__declspec"}
+
+
+def function_params(masked: str, qualifier_at: int) -> tuple[str, int, int] | None:
+    """After a `__global__`/`__device__` at `qualifier_at`: (name, open, close) of the
+    function's parameter list, or None if it declares a variable."""
+    i = qualifier_at
+    while True:
+        m = re.compile(r"[(;={]").search(masked, i)
+        if not m or m.group() != "(":
+            return None
+        before = re.search(r"(\w+)\s*$", masked[:m.start()])
+        if before and before.group(1) in _SKIP_CALLS:
+            i = matching_paren(masked, m.start()) + 1
+            continue
+        if not before:
+            return None
+        return before.group(1), m.start(), matching_paren(masked, m.start())
+
+
+def parse_param(text: str, index: int) -> Param:
+    tokens = re.findall(r"[A-Za-z_]\w*|\*|&|\[|\]|::|<|>", text)
+    stars = tokens.count("*") + tokens.count("[")
+    idents = [t for t in tokens if re.match(r"[A-Za-z_]", t)]
+    name = f"arg{index}"
+    words = [t for t in idents if t not in _QUALIFIERS]
+    if len(words) >= 2 and not (stars == 0 and len(words) == 1):
+        name = words[-1]
+        words = words[:-1]
+    first_star = tokens.index("*") if "*" in tokens else len(tokens)
+    const = "const" in tokens[:first_star]
+    ctype = " ".join(words)
+    ctype = re.sub(r"\bunsigned$", "unsigned int", ctype)
+    ctype = re.sub(r"\b(long long|long|short) int$", r"\1", ctype)
+    if ctype == "unsigned":
+        ctype = "unsigned int"
+    if "&" in tokens or "::" in tokens or "<" in tokens:
+        ctype = text.strip()  # references and templates are reported as unsupported
+    if stars > 1:
+        ctype = ctype + "*" * (stars - 1)
+    return Param(name=name, ctype=ctype, pointer=stars >= 1, const=const and stars >= 1,
+                 text=" ".join(text.split()))
+
+
+def find_kernels(code: str) -> dict[str, Signature]:
+    """All `__global__` functions defined in `code`, by name."""
+    masked = mask_source(code)
+    kernels: dict[str, Signature] = {}
+    for m in _FUNC.finditer(masked):
+        found = function_params(masked, m.end())
+        if not found:
+            continue
+        name, lo, hi = found
+        inner = code[lo + 1:hi]
+        inner_masked = masked[lo + 1:hi]
+        params = []
+        for k, (a, b) in enumerate(split_params(inner_masked)):
+            text = inner_masked[a:b]
+            if text.strip() == "void":
+                continue
+            params.append(parse_param(text, k))
+        head = masked[max(0, masked.rfind(";", 0, m.start())):m.start()]
+        templated = bool(re.search(r"\btemplate\s*<", head))
+        line = code.count("\n", 0, m.start()) + 1
+        del inner
+        kernels[name] = Signature(name, tuple(params), line, templated)
+    return kernels
+
+
+def needs_fibers(code: str) -> bool:
+    """Whether the source uses a barrier or warp operation (else threads run as calls)."""
+    return bool(re.search(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
+                          r"|__activemask|__lanemask", mask_source(code)))
