@@ -125,6 +125,9 @@ def torch_adam_trace(grads: Sequence[float], *, lr: float = LR, beta1: float = B
     is set (PyTorch's rule: scale by `min(1, max_norm / (|g| + 1e-6))`), calls
     `optimizer.step()`, and reads `exp_avg`, `exp_avg_sq` and the parameter's change.
     `dtype` is the parameter's dtype (float64 by default; float32 as in most training).
+    The parameter is reset to 0 before each step: plain Adam's update does not depend on
+    the parameter's value, and the update is then read without the rounding a subtraction
+    of two nearby parameter values would add.
     A non-zero `m0`, `v0`, `t0` is written into the optimizer's state before the first
     step. About 50 microseconds a step: use `adam_trace` for long traces.
     """
@@ -145,7 +148,8 @@ def torch_adam_trace(grads: Sequence[float], *, lr: float = LR, beta1: float = B
         p.grad = torch.tensor(g, dtype=dtype)
         if max_norm is not None:
             torch.nn.utils.clip_grad_norm_([p], max_norm)
-        before = p.detach().clone()
+        with torch.no_grad():
+            p.zero_()  # without weight decay the update does not depend on p: read it exactly
         opt.step()
         state = opt.state[p]
         t = float(state["step"])
@@ -154,7 +158,7 @@ def torch_adam_trace(grads: Sequence[float], *, lr: float = LR, beta1: float = B
         cols["v"][i] = float(state["exp_avg_sq"])
         cols["m_hat"][i] = cols["m"][i] / (1.0 - beta1**t)
         cols["v_hat"][i] = cols["v"][i] / (1.0 - beta2**t)
-        cols["step"][i] = abs(float(p.detach().to(torch.float64) - before.to(torch.float64)))
+        cols["step"][i] = abs(float(p.detach()))
     clipped = np.abs(raw) > max_norm if max_norm is not None else np.zeros(count, dtype=bool)
     return AdamTrace(clipped=clipped, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                      max_norm=max_norm, **cols)

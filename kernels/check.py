@@ -54,7 +54,7 @@ def _first_difference(a: np.ndarray, b: np.ndarray, rtol: float):
     else:
         same = fa == fb
     bad = np.flatnonzero(~same)
-    return (int(bad[0]), fa[bad[0]], fb[bad[0]]) if bad.size else None
+    return (int(bad[0]), fa[bad[0]].item(), fb[bad[0]].item()) if bad.size else None
 
 
 def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int = 0,

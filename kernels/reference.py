@@ -34,8 +34,9 @@ def module(backend: str | None = None) -> RawModule:
 
 def default_blocks(n: int, threads: int, backend: str) -> int:
     """Blocks for a grid-stride launch over n elements: enough to fill a GPU, and on the
-    CPU few enough that each fiber has real work (blocks run on a handful of cores)."""
-    cap = 1024 if backend == "cupy" else 64
+    CPU few enough that each fiber has real work: blocks run on a handful of cores, and a
+    non-power-of-two grid keeps the grid stride from aliasing in the CPU caches."""
+    cap = 1024 if backend == "cupy" else 31
     return max(1, min(-(-n // threads), cap))
 
 

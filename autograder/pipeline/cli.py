@@ -44,7 +44,8 @@ def cmd_release(course: Course, args) -> int:
 
 def cmd_workspace(course: Course, args) -> int:
     from .generate import generate
-    from .workspace import populate
+    from .workspace import populate, write_config_stub
+    write_config_stub(course)
     for lesson in _lessons(course, args.lessons):
         generate(course, lesson)
         copied = populate(course, lesson)

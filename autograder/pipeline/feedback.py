@@ -21,8 +21,13 @@ def feedback(course: Course, lesson: str, *, release: bool = True) -> list[Path]
     course.check_lesson(lesson)
     course.call("generate_feedback", lesson)
     pages = check_pages(course, lesson)
-    if release and pages:
-        course.call("release_feedback", lesson)
+    if release:
+        for page in pages:
+            # release_feedback keys a page by the submission's timestamp.txt, which
+            # `nbgrader submit` writes; a submission placed in build/submitted/ by hand
+            # may lack it: its page stays in build/feedback/ for the instructor to pass on
+            if (page.parent / "timestamp.txt").is_file():
+                course.call("release_feedback", lesson, page.parent.parent.name)
     return pages
 
 

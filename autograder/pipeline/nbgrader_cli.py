@@ -38,10 +38,16 @@ class Completed:
 
 def run(course: Course, *args: str, limit: float | None = None,
         env: dict[str, str] | None = None) -> Completed:
-    """`nbgrader <args>` in the course root; the whole process group dies at `limit` s."""
-    command = (sys.executable, "-m", "nbgrader", *args)
+    """`nbgrader <args>` in the course root; it and its kernel die at `limit` s."""
+    return run_command((sys.executable, "-m", "nbgrader", *args), cwd=course.root,
+                       env=env or course.env(), limit=limit, label=args)
+
+
+def run_command(command, *, cwd, env=None, limit: float | None = None,
+                label=None) -> Completed:
+    """`command` with stdout+stderr captured; it and all it started die at `limit` s."""
     start = time.monotonic()
-    proc = subprocess.Popen(command, cwd=course.root, env=env or course.env(),
+    proc = subprocess.Popen(tuple(command), cwd=cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -49,9 +55,12 @@ def run(course: Course, *args: str, limit: float | None = None,
         code: int | None = proc.returncode
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        output, _ = proc.communicate()
+        try:  # a survivor holding the pipe open must not hang us in turn
+            output, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            output = "(output lost: a process outlived the kill)"
         code = None
-    return Completed(command[3:], code, output or "", time.monotonic() - start)
+    return Completed(tuple(label or command), code, output or "", time.monotonic() - start)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -74,3 +74,12 @@ def select_runs(runs: dict, *, size: str, recipe: str, mixer: str = "bandit") ->
               and t.meta["config"]["recipe"] == recipe and t.meta["config"]["mixer"] == mixer
               and t.meta["config"].get("max_norm") is None]
     return sorted(chosen, key=lambda t: t.meta["config"]["seed"])
+
+
+def switch_free_steps(boundaries: Sequence[int], steps: int, *, start: int = 50,
+                      before: int = 5, after: int = 3) -> list[int]:
+    """Steps `p >= start` whose window `[p - before, p + after)` holds no boundary: where
+    `switch_lift` measures what noise alone gives, inside the same run."""
+    bounds = np.asarray(list(boundaries), dtype=np.int64)
+    return [p for p in range(max(start, before), steps - after + 1)
+            if not ((bounds >= p - before) & (bounds < p + after)).any()]

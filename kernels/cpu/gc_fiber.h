@@ -132,6 +132,13 @@ struct StackPool {
     }
 };
 
+// Where a fiber's stack starts: below the top by a per-stack "colour", so that the hot
+// top-of-stack lines of a block's fibers spread over the cache sets instead of all
+// landing in one (stacks are a power-of-two-ish distance apart).
+inline size_t stack_top_offset(char* lo) {
+    return (((uintptr_t)lo / (g_stack_size + k_page)) % 128) * 192;
+}
+
 // One pool per OS thread slot of a launch, kept for the library's lifetime.
 inline pthread_mutex_t g_pools_lock = PTHREAD_MUTEX_INITIALIZER;
 inline StackPool* g_pools[256];

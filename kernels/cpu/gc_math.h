@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <type_traits>
 
 __forceinline__ float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 __forceinline__ double rsqrt(double x) { return 1.0 / sqrt(x); }
@@ -53,9 +54,9 @@ __forceinline__ unsigned int __brev(unsigned int x) {
 }
 
 template <class A, class B>
-__forceinline__ auto min(A a, B b) -> decltype(a < b ? a : b) { return b < a ? b : a; }
+__forceinline__ std::common_type_t<A, B> min(A a, B b) { return b < a ? b : a; }
 template <class A, class B>
-__forceinline__ auto max(A a, B b) -> decltype(a < b ? a : b) { return a < b ? b : a; }
+__forceinline__ std::common_type_t<A, B> max(A a, B b) { return a < b ? b : a; }
 
 #ifndef CUDART_INF_F
 #define CUDART_INF_F INFINITY

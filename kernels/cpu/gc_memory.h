@@ -9,6 +9,7 @@
 // shared memory.  Defining GC_NO_BOUNDS (the fast mode) turns the checks off.
 #pragma once
 #include <stddef.h>
+#include <string.h>
 #include <type_traits>
 #include "gc_builtins.h"
 #include "gc_report.h"
@@ -21,8 +22,6 @@ struct lit {
     char s[N];
     constexpr lit(const char (&a)[N]) { for (size_t i = 0; i < N; ++i) s[i] = a[i]; }
 };
-
-alignas(64) inline thread_local unsigned char t_dummy[64];
 
 template <class T>
 [[gnu::noinline, gnu::cold]] T& bounds_fault(int kind, const char* name, long long index,
@@ -38,9 +37,10 @@ template <class T>
         copy_name(g_error->name, name, sizeof g_error->name);
         where(g_error);
     }
-    static_assert(sizeof(T) <= sizeof(t_dummy), "element type too large");
-    for (unsigned i = 0; i < sizeof(t_dummy); ++i) t_dummy[i] = 0;
-    return *reinterpret_cast<T*>(t_dummy);
+    // A harmless zeroed element to read or write instead; the launch stops soon after.
+    alignas(64) static thread_local unsigned char dummy[sizeof(T) < 64 ? 64 : sizeof(T)];
+    memset(dummy, 0, sizeof dummy);
+    return *reinterpret_cast<T*>(dummy);
 }
 
 template <class T>

@@ -100,8 +100,7 @@ inline void make_order(Block* b) {
 }
 
 // Called by a fiber: wait (state) at a barrier on `line` until the scheduler releases it.
-inline void suspend(int32_t state, int line) {
-    Block* b = t_block;
+inline void suspend(Block* b, int32_t state, int line) {
     Fiber* f = b->cur;
     f->state = state;
     f->line = line;
@@ -209,6 +208,7 @@ inline void run_block_fibers(Block* b) {
     b->bar_gen = 0;
     b->bar_acc[0] = b->bar_acc[1] = 0;
     make_order(b);
+    uint3* tid_slot = &t_thread_idx;   // the TLS address is fixed for this OS thread: look it up once
     for (;;) {
         for (int k = 0; k < b->n; ++k) {
             Fiber* f = &b->f[b->order[k]];
@@ -216,9 +216,9 @@ inline void run_block_fibers(Block* b) {
             if (!f->stack) {
                 f->stack = b->pool->take();
                 if (!f->stack) { report(E_INTERNAL, 0, "out of memory for fiber stacks"); goto out; }
-                ctx_make(&f->ctx, f->stack, g_stack_size, fiber_main, f);
+                ctx_make(&f->ctx, f->stack, g_stack_size - stack_top_offset(f->stack), fiber_main, f);
             }
-            t_thread_idx = f->tid;
+            *tid_slot = f->tid;
             b->cur = f;
             ctx_switch(&b->sched, &f->ctx);
             if (f->state == F_DONE) { b->pool->give(f->stack); f->stack = nullptr; ++b->ndone; }
@@ -236,28 +236,32 @@ out:
 
 inline void run_block_plain(Block* b) {
     make_order(b);
+    uint3* tid_slot = &t_thread_idx;
+    fiber_fn fn = g_thread_fn;
+    void* arg = g_thread_arg;
     for (int k = 0; k < b->n; ++k) {
-        t_thread_idx = b->f[b->order[k]].tid;
-        g_thread_fn(g_thread_arg);
+        *tid_slot = b->f[b->order[k]].tid;
+        fn(arg);
         if (g_abort) return;
     }
 }
 
 // ---- __syncthreads and friends ------------------------------------------------------
 
-inline bool in_fiber(int line) {
-    if (__builtin_expect(t_block != nullptr && t_block->cur != nullptr, 1)) return true;
+inline Block* in_fiber(int line) {
+    Block* b = t_block;
+    if (__builtin_expect(b != nullptr && b->cur != nullptr, 1)) return b;
     report(E_INTERNAL, line, "a barrier ran outside the fiber scheduler");
-    return false;
+    return nullptr;
 }
 
 // op: 0 plain, 1 count, 2 and, 3 or
 inline int block_barrier(int line, int op, int pred) {
-    if (!in_fiber(line)) return 0;
-    Block* b = t_block;
+    Block* b = in_fiber(line);
+    if (!b) return 0;
     unsigned g = b->bar_gen & 1;
     if (op && pred) b->bar_acc[g] += 1;
-    suspend(F_AT_BLOCK, line);
+    suspend(b, F_AT_BLOCK, line);
     int count = b->bar_acc[g];
     if (op == 2) return count == b->n;
     if (op == 3) return count > 0;

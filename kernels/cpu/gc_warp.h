@@ -12,8 +12,7 @@ namespace gc {
 
 enum ShflMode { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, SHFL_NONE };
 
-inline unsigned warp_arrive(int line, unsigned mask, unsigned long long bits, bool pred, Warp** wout, int* lane_out) {
-    Block* b = t_block;
+inline unsigned warp_arrive(Block* b, int line, unsigned mask, unsigned long long bits, bool pred, Warp** wout, int* lane_out) {
     Fiber* f = b->cur;
     int lane = f->lin & 31;
     Warp* w = &b->warps[f->lin >> 5];
@@ -22,7 +21,7 @@ inline unsigned warp_arrive(int line, unsigned mask, unsigned long long bits, bo
     w->slot[g][lane] = bits;
     if (pred) w->ballot[g] |= 1u << lane;
     w->arrived |= 1u << lane;
-    suspend(F_AT_WARP, line);
+    suspend(b, F_AT_WARP, line);
     *wout = w;
     *lane_out = lane;
     return g;
@@ -31,12 +30,13 @@ inline unsigned warp_arrive(int line, unsigned mask, unsigned long long bits, bo
 template <ShflMode mode, class T>
 inline T shfl(int line, unsigned mask, T var, int arg, int width = 32) {
     static_assert(sizeof(T) <= 8, "shuffles move values of at most 8 bytes");
-    if (!in_fiber(line)) return var;
+    Block* b = in_fiber(line);
+    if (!b) return var;
     unsigned long long bits = 0;
     memcpy(&bits, &var, sizeof(T));
     Warp* w;
     int lane;
-    unsigned g = warp_arrive(line, mask, bits, false, &w, &lane);
+    unsigned g = warp_arrive(b, line, mask, bits, false, &w, &lane);
     if (width <= 0 || width > 32) width = 32;
     int seg = lane - lane % width;
     int src;
@@ -47,7 +47,6 @@ inline T shfl(int line, unsigned mask, T var, int arg, int width = 32) {
         case SHFL_XOR: src = lane ^ arg; if (src >= seg + width) src = lane; break;
         default: src = lane;
     }
-    Block* b = t_block;
     int base = (b->cur->lin >> 5) * 32;
     if (src < 0 || src > 31 || base + src >= b->n || !(mask & (1u << src))) return var;
     T r;
@@ -56,18 +55,20 @@ inline T shfl(int line, unsigned mask, T var, int arg, int width = 32) {
 }
 
 inline unsigned ballot(int line, unsigned mask, int pred) {
-    if (!in_fiber(line)) return 0;
+    Block* b = in_fiber(line);
+    if (!b) return 0;
     Warp* w;
     int lane;
-    unsigned g = warp_arrive(line, mask, 0, pred != 0, &w, &lane);
+    unsigned g = warp_arrive(b, line, mask, 0, pred != 0, &w, &lane);
     return w->ballot[g] & mask;
 }
 
 inline void syncwarp(int line, unsigned mask) {
-    if (!in_fiber(line)) return;
+    Block* b = in_fiber(line);
+    if (!b) return;
     Warp* w;
     int lane;
-    warp_arrive(line, mask, 0, false, &w, &lane);
+    warp_arrive(b, line, mask, 0, false, &w, &lane);
 }
 
 inline unsigned activemask() {

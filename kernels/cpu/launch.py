@@ -6,6 +6,7 @@ import os
 import signal
 import struct
 import sys
+import threading
 
 from ..errors import BarrierError, KernelError, KernelTimeout
 from ..marshal import Arg
@@ -19,6 +20,9 @@ _arena: arena_mod.Arena | None = None
 CRASH_FMT = "<QiiQQQ3I3I"
 ERROR_FMT = "<iiqqQ3I3Iii64s320s"
 E_OUT_OF_BOUNDS, E_SHARED_BOUNDS, E_BARRIER = 1, 2, 3
+last_kernel_seconds = 0.0       # wall time the last launch spent in the worker's entry point
+last_kernel_cpu_seconds = 0.0   # CPU time (all OS threads) of the same
+total_kernel_cpu_seconds = 0.0  # running sum of the above (for benchmarks)
 
 
 def timeout_seconds() -> float:
@@ -29,7 +33,16 @@ def os_threads() -> int:
     return int(os.environ.get("KERNELS_THREADS", "0")) or (os.cpu_count() or 1)
 
 
+_lock = threading.RLock()   # one launch at a time: they share the arena and the worker
+
+
 def launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
+    """Run kernel `name` of `module` on the worker; KernelError if it faults."""
+    with _lock:
+        _launch(module, name, grid, block, args, shared_mem)
+
+
+def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
     global _arena
     lib = str(module.compile())
     if _arena is None:
@@ -38,7 +51,8 @@ def launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_me
     arrays = [(i, a.array, a.param) for i, a in enumerate(args) if a.param.pointer]
     regions, size = arena_mod.plan(arrays)
     ar.ensure(size)
-    ar.view(0, arena_mod.HEADER)[:] = 0
+    ar.view(0, 64)[:] = 0        # crash record (64..72 holds the worker's base address)
+    ar.view(128, arena_mod.HEADER - 128)[:] = 0   # error record
     ar.copy_in(regions)
     where: dict[int, int] = {}
     for r in regions:
@@ -78,6 +92,11 @@ def launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_me
         _echo(died.output)
         raise _crash_error(module, name, died, regions, ar, sched.spec) from None
     _echo(w.take_output())
+    global last_kernel_seconds
+    global last_kernel_cpu_seconds, total_kernel_cpu_seconds
+    last_kernel_seconds = reply.get("seconds", 0.0)
+    last_kernel_cpu_seconds = reply.get("cpu_seconds", 0.0)
+    total_kernel_cpu_seconds += last_kernel_cpu_seconds
     if reply["rc"] != 0:
         ar.copy_out(regions)
         raise _kernel_error(module, name, lib, reply["lib_base"], ar, sched.spec)
@@ -115,6 +134,20 @@ def _kernel_error(module, name, lib, lib_base, ar, spec) -> KernelError:
     return cls(f"{name}: {text}{where}", kernel=name, line=line or None)
 
 
+def _region_at(regions, off: int):
+    """(array, param, element index) of the read-only argument holding arena offset `off`."""
+    for r in regions:
+        if r.writable or not r.offset <= off < r.offset + max(r.nbytes, 1):
+            continue
+        for _, a, p in r.members:
+            start = r.offset + a.__array_interface__["data"][0] - r.start
+            if start <= off < start + max(a.nbytes, 1):
+                return a, p, (off - start) // max(a.itemsize, 1)
+        _, a, p = r.members[0]
+        return a, p, 0
+    return None
+
+
 _SIGNALS = {signal.SIGSEGV: "SIGSEGV", signal.SIGBUS: "SIGBUS", signal.SIGFPE: "SIGFPE",
             signal.SIGILL: "SIGILL", signal.SIGABRT: "SIGABRT", signal.SIGTRAP: "SIGTRAP"}
 
@@ -132,23 +165,14 @@ def _crash_error(module, name, died: WorkerDied, regions, ar, spec) -> KernelErr
     loc = f"line {line}, {at}" if line else at
     sig = _SIGNALS.get(signo, f"signal {signo}")
     # A write into an argument mapped read-only?
-    off = addr - worker_base if worker_base else -1
-    for r in regions:
-        lo = r.offset // arena_mod.PAGE * arena_mod.PAGE
-        if not r.writable and lo <= off < r.offset + r.nbytes + arena_mod.PAGE:
-            idx_, a, p = r.members[0]
-            for m_idx, m_a, m_p in r.members:
-                start = r.offset + m_a.__array_interface__["data"][0] - r.start
-                if start <= off < start + max(m_a.nbytes, 1):
-                    a, p = m_a, m_p
-                    break
-            start = r.offset + a.__array_interface__["data"][0] - r.start
-            index = (off - start) // max(a.itemsize, 1)
-            why = ("a read-only array (writeable=False)" if not a.flags.writeable
-                   else f"declared `{p.decl}`")
-            return KernelError(f"{name} wrote to `{p.name}`[{index}], but `{p.name}` is {why} "
-                               f"({loc}); the worker was restarted",
-                               kernel=name, argument=p.name, index=int(index), line=line)
+    hit = _region_at(regions, addr - worker_base) if worker_base else None
+    if hit is not None:
+        a, p, index = hit
+        why = ("a read-only array (writeable=False)" if not a.flags.writeable
+               else f"declared `{p.decl}`")
+        return KernelError(f"{name} wrote to `{p.name}`[{index}], but `{p.name}` is {why} "
+                           f"({loc}); the worker was restarted",
+                           kernel=name, argument=p.name, index=int(index), line=line)
     if signo in (signal.SIGSEGV, signal.SIGBUS):
         what = f"an invalid memory access at address {addr:#x}"
         hint = " (a null or wild pointer, or a stack overflow?)"

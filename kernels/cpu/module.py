@@ -15,7 +15,6 @@ from . import cache, toolchain
 from .translate import entry_symbol, translation_unit
 
 _lock = threading.Lock()
-_compiled: dict[str, Path] = {}
 
 
 def bounds_checks() -> bool:
@@ -62,24 +61,20 @@ class CpuModule:
         extra = self.flags()
         k = cache.key(_prelude(), toolchain.compiler_id(), " ".join(toolchain.BASE_FLAGS + extra),
                       repr(self.options), self.filename, self.code)
-        if self.lib is not None and self.lib.parent.name == k:
-            return self.lib
+        lib = cache.cache_root() / k / "kernel.so"
+        if self.lib == lib and lib.exists():
+            return lib
         with _lock:
-            lib = _compiled.get(k)
-            if lib is None:
-                folder = cache.cache_root() / k
-                lib = folder / "kernel.so"
-                if not lib.exists():
-                    folder.mkdir(parents=True, exist_ok=True)
-                    t0 = time.perf_counter()
-                    tu = translation_unit(self.code, self.filename)
-                    toolchain.compile_library(tu, self.code, self.filename, self.filename,
-                                              self.options, lib, extra)
-                    self.compile_seconds = time.perf_counter() - t0
-                    cache.atomic_write(folder / "meta.json", json.dumps(
-                        {"kernels": sorted(self.kernels), "seconds": self.compile_seconds,
-                         "compiler": toolchain.compiler_id()}).encode())
-                _compiled[k] = lib
+            if not lib.exists():
+                lib.parent.mkdir(parents=True, exist_ok=True)
+                t0 = time.perf_counter()
+                tu = translation_unit(self.code, self.filename)
+                toolchain.compile_library(tu, self.code, self.filename, self.filename,
+                                          self.options, lib, extra)
+                self.compile_seconds = time.perf_counter() - t0
+                cache.atomic_write(lib.parent / "meta.json", json.dumps(
+                    {"kernels": sorted(self.kernels), "seconds": self.compile_seconds,
+                     "compiler": toolchain.compiler_id()}).encode())
         self.lib = lib
         return lib
 

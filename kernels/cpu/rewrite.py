@@ -60,7 +60,8 @@ def _param_edits(code: str, masked: str) -> list[tuple[int, int, str]]:
         for a, b in split_params(inner):
             new = _pointer_param(inner[a:b])
             if new is not None:
-                edits.append((lo + 1 + a, lo + 1 + b, " " + new))
+                lead = len(inner[a:b]) - len(inner[a:b].lstrip())
+                edits.append((lo + 1 + a + lead, lo + 1 + b, new))
     return edits
 
 

@@ -18,7 +18,7 @@ from ..errors import CompileError
 from . import cache
 from .translate import LAUNCH_FILE, PRELUDE
 
-BASE_FLAGS = ["-std=c++20", "-O2", "-g1", "-fPIC", "-shared", "-fvisibility=hidden",
+BASE_FLAGS = ["-std=c++20", "-O2", "-g1", "-gdwarf-4", "-fPIC", "-shared", "-fvisibility=hidden",
               "-fno-math-errno", "-ffp-contract=off", "-fno-strict-aliasing", "-pthread",
               "-w"]  # learners see errors, not the warnings about our generated code
 

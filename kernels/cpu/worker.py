@@ -12,6 +12,7 @@ import os
 import pickle
 import struct
 import sys
+import time
 
 PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
 CRASH_OFFSET, ERROR_OFFSET, BASE_OFFSET = 0, 128, 64
@@ -105,12 +106,14 @@ def launch(msg, arena, libs):
     d.error, d.crash = arena.addr + ERROR_OFFSET, arena.addr + CRASH_OFFSET
     for off, length in msg["readonly"]:
         libc.mprotect(arena.addr + off, length, PROT_READ)
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         rc = fn(ctypes.addressof(d))
     finally:
         for off, length in msg["readonly"]:
             libc.mprotect(arena.addr + off, length, PROT_READ | PROT_WRITE)
-    return {"rc": rc, "lib_base": d.lib_base}
+    return {"rc": rc, "lib_base": d.lib_base, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0}
 
 
 def main():

@@ -75,9 +75,9 @@ take one square root. Three things that look similar and are *not* the global no
 of the per-tensor norms $\sum_k \|g_k\|$ (too big), the largest of them (too small), and the
 mean of the squares (depends on how many elements there are, not only on their size).
 
-A parameter that received no gradient has `p.grad is None` (a frozen layer, an embedding row
-never looked up in some frameworks, a head not used by this loss). It contributes nothing:
-skip it.
+A parameter that received no gradient has `p.grad is None` (a frozen layer, or a part of the
+model this loss did not reach, such as a second output head). It contributes nothing: skip
+it.
 """)
 
 nb.solution("global_l2_norm", '''

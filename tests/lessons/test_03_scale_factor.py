@@ -158,9 +158,9 @@ def clip_scale(total_norm, max_norm):
     ],
     "guard_reduction_factor": [
         ("guard_reduction_factor = (1.5e-7 * 1.0) / (3e-4 * 50)", "upside down"),
-        ("guard_reduction_factor = (3e-4 * 50) / (1.5e-7 * 50)", "capped at max_norm"),
+        ("guard_reduction_factor = (3e-4 * 50) / (1.5e-7 * 50)", "capped at 1.0"),
         ("guard_reduction_factor = (3e-4 * 50) / (3e-4 * 1.0)", "warmup"),
-        ("guard_reduction_factor = 3e-4 / 1.5e-7", "capped at max_norm"),
+        ("guard_reduction_factor = 3e-4 / 1.5e-7", "capped at 1.0"),
     ],
     "clipped_fraction": [
         ('''

@@ -23,6 +23,7 @@ SOLUTIONS = {
     "double": 'def double(x):\n    """Twice `x`."""\n    return 2 * x',
     "halve": 'def halve(x):\n    """Half of `x`."""\n    return x / 2',
 }
+ANSWERS = {"why_inverse": "Halving undoes doubling: they are inverse maps."}
 WRONG = {
     "double": "def double(x):\n    return x",
     "halve": "def halve(x):\n    return x",
@@ -100,5 +101,5 @@ def cell_scores(gradebook, lesson: str, student: str) -> dict[str, float | None]
     return {g.name: g.auto_score for nb in submission.notebooks for g in nb.grades}
 
 
-__all__ = ["LESSON", "CANARY", "POINTS", "AUTOGRADED_MAX", "SOLUTIONS", "WRONG",
+__all__ = ["LESSON", "CANARY", "POINTS", "AUTOGRADED_MAX", "SOLUTIONS", "ANSWERS", "WRONG",
            "lesson_notebook", "write_lesson", "submission", "save", "read", "cell_scores"]

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from course.cascade.analysis import (final_eval_loss, largest_jump, moment_response, norm_jumps,
+                                     switch_free_steps,
                                      switch_lift, switch_loss_jump)
 
 
@@ -37,7 +38,15 @@ def test_moment_response_on_exact_adam_moments():
         mm, vv = 0.9 * mm + 0.1 * x, 0.999 * vv + 0.001 * x * x
         m[i], v[i] = abs(mm), vv
     r = moment_response(m, v, 100, horizon=150)
-    assert r["m_ratio"] == pytest.approx((0.9 * m[99] + 5.0) / m[99], rel=1e-6)
+    assert r["m_ratio"] == pytest.approx(m[100] / np.median(m[95:100]), rel=1e-9)
+    assert m[100] == pytest.approx(0.9 * m[99] + 0.1 * 50.0)
     assert r["m_recovery"] == int(np.nonzero(m[100:] <= 1.5 * np.median(m[95:100]))[0][0])
     assert 20 < r["m_recovery"] < 60  # about 40 steps for a 100x spike at beta1 = 0.9
     assert r["v_ratio_end"] > 0.8 * r["v_ratio"]  # v barely decays in 150 steps
+
+
+def test_switch_free_steps_keep_windows_clear_of_boundaries():
+    free = switch_free_steps([60, 80], 100, start=50, before=5, after=3)
+    assert 57 in free and 58 not in free and 65 not in free and 66 in free
+    assert free[0] == 50 and free[-1] == 97
+    assert all(not (p - 5 <= b < p + 3) for p in free for b in (60, 80))
