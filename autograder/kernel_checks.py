@@ -161,7 +161,8 @@ def _launch(kernel, shape: Shape, args: tuple, *, what: str, schedules: bool = T
                 f"{what} with {shape}: your reduction depends on thread order — run under "
                 f"different thread schedules it gave different results ({exc}). Every round "
                 "of a shared-memory reduction needs a `__syncthreads()` before the next round "
-                "reads what this one wrote.") from None
+                "reads what this one wrote; and every shared slot a thread reads must have been "
+                "written in this launch (does the tree start at blockDim.x / 2?).") from None
         raise AssertionError(f"{what} with {shape}: {kind}: {exc}") from None
 
 
@@ -341,8 +342,8 @@ def check_scale_kernel(source: str, *, rng: np.random.Generator | None = None,
         out_dev = _read_only(kernel_lab.to_device(np.array([0.5, scale], np.float32)))
         label = f"{what} with {shape}, out[1]={scale:g}"
         try:
-            _launch(kernel, shape, (g_dev, np.int64(shape.n), out_dev), what=label,
-                    schedules=False)
+            _launch(kernel, shape, (g_dev, np.int64(shape.n), out_dev),
+                    what=f"{what} with out[1]={scale:g}", schedules=False)
         except AssertionError as exc:
             raise AssertionError(f"{exc} — when out[1] >= 1 no clip is needed and "
                                  "`k_grad_scale` must not touch g at all: return before the "
@@ -412,7 +413,7 @@ def check_arguments(name: str, args: Sequence[Any]) -> None:
                    if isinstance(value, (int, float)) else f"{type(value).__name__}")
             raise AssertionError(
                 f"`{name}` argument {position} (`{param}`) got {was}: CuPy does not "
-                f"type-check kernel arguments, so pass exactly a `{c_type}`: "
+                f"type-check kernel arguments, so pass exactly the declared `{c_type}`: "
                 f"`numpy.{want.name}(...)`.")
 
 
@@ -678,6 +679,10 @@ def _order_problem(rec: LaunchRecorder, case: LauncherCase, *, name: str) -> str
     where = f"`{name}`({case})"
     if PARTIAL not in names:
         return f"{where} never launched `{PARTIAL}`: the norm must be computed by the kernels."
+    if FINAL not in names:
+        return (f"{where} never launched `{FINAL}`: the partials must be reduced on the device, "
+                "by one launch of it (summing them on the host reads them back between "
+                "kernels).")
     if names.count(FINAL) != 1:
         return (f"{where} launched `{FINAL}` {names.count(FINAL)} times: launch it once, after "
                 "every tensor's partials are in the buffer, so it reduces all of them.")

@@ -18,7 +18,16 @@ from .select import backend, cupy_status
 
 __all__ = ["RawKernel", "RawModule", "CompileError", "KernelError", "RaceError",
            "BarrierError", "KernelTimeout", "backend", "xp", "schedule", "check",
-           "DEFAULT_SCHEDULES", "cupy_status"]
+           "DEFAULT_SCHEDULES", "cupy_status", "last_written"]
+
+
+def last_written() -> tuple[str, ...] | None:
+    """Names of the array arguments the latest CPU-backend launch wrote to (None before
+    any CPU launch).  A scale kernel that must not touch `g` when no clip is needed can be
+    checked with `"g" not in kernels.last_written()`."""
+    import sys
+    launch = sys.modules.get("kernels.cpu.launch")
+    return None if launch is None or launch.launches == 0 else launch.last_written
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""The CuPy backend: a thin layer over `cupy.RawModule`, after the same argument checks."""
+"""The CuPy backend: a thin layer over `cupy.RawKernel` / `cupy.RawModule`, after the same
+argument checks as the CPU backend (CuPy itself does not type-check arguments)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,43 @@ from .marshal import Arg
 
 
 class CupyModule:
-    def __init__(self, code: str, options=()):
+    """`kernel_name` given: one `cupy.RawKernel`; otherwise a `cupy.RawModule`."""
+
+    def __init__(self, code: str, options=(), kernel_name: str | None = None):
         import cupy
         self.code = code
         self.options = tuple(options)
-        self._module = cupy.RawModule(code=code, options=self.options)
         self._functions: dict = {}
+        self._module = None
+        if kernel_name is not None:
+            self._functions[kernel_name] = cupy.RawKernel(code, kernel_name, options=self.options)
+        else:
+            self._module = cupy.RawModule(code=code, options=self.options)
 
     def compile(self) -> None:
         try:
-            self._module.compile()
+            if self._module is not None:
+                self._module.compile()
+            for fn in self._functions.values():
+                fn.compile()
         except Exception as e:
             raise _compile_error(e, self.code, "", self.options) from e
 
     def function(self, name: str):
         if name not in self._functions:
+            if self._module is None:
+                raise _compile_error(KeyError(name), self.code, name, self.options)
             try:
                 self._functions[name] = self._module.get_function(name)
             except Exception as e:
                 raise _compile_error(e, self.code, name, self.options) from e
-        return self._functions[name]
+        fn = self._functions[name]
+        if self._module is None:
+            try:
+                fn.compile()
+            except Exception as e:
+                raise _compile_error(e, self.code, name, self.options) from e
+        return fn
 
     def launch(self, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
         fn = self.function(name)
@@ -42,4 +60,7 @@ class CupyModule:
 def _compile_error(e: Exception, code: str, name: str, options) -> Exception:
     if type(e).__name__ == "CompileException":
         return CompileError(f"{name}: {e}", source=code, name=name, options=options, log=str(e))
+    if isinstance(e, KeyError):
+        return CompileError(f"{name}: this RawKernel was made for another kernel name",
+                            source=code, name=name, options=options)
     return e

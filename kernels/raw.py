@@ -8,10 +8,10 @@ from . import marshal, select
 from .signature import Signature, find_kernels
 
 
-def _module(code: str, options, backend: str, filename: str):
+def _module(code: str, options, backend: str, filename: str, kernel_name: str | None = None):
     if backend == "cupy":
         from .cupy_backend import CupyModule
-        return CupyModule(code, options)
+        return CupyModule(code, options, kernel_name)
     from .cpu.module import CpuModule
     return CpuModule(code, options, filename)
 
@@ -31,7 +31,7 @@ class RawKernel:
         self.backend = backend or select.backend()
         if self.backend not in select.BACKENDS:
             raise ValueError(f"`backend` must be 'cpu' or 'cupy', got {backend!r}")
-        self._mod = _module_obj or _module(code, self.options, self.backend, f"{name}.cu")
+        self._mod = _module_obj or _module(code, self.options, self.backend, f"{name}.cu", name)
         self._sig: Signature | None = None
 
     @property

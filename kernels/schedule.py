@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import os
 import random
+import sys
 from dataclasses import dataclass
 
 MODES = {"forward": 0, "reverse": 1, "random": 2}
@@ -44,15 +45,32 @@ def parse(spec: str) -> Schedule:
     return Schedule(MODES[name], 0, name)
 
 
+_from_env: dict[str, Schedule] = {}
+
+
+def _announce(sched: Schedule, given: str) -> None:
+    if given.strip() == "random":  # a seed we picked: say it, so a failure can be replayed
+        print(f"kernels: thread schedule {sched.spec}", file=sys.stderr)
+
+
 def current() -> Schedule:
-    """The schedule in force: the innermost `schedule()` block, else $KERNELS_SCHEDULE."""
-    return parse(_current.get() or os.environ.get("KERNELS_SCHEDULE") or "forward")
+    """The schedule in force: the innermost `schedule()` block, else $KERNELS_SCHEDULE
+    (a bare `random` there picks one seed per process)."""
+    inner = _current.get()
+    if inner:
+        return parse(inner)
+    env = os.environ.get("KERNELS_SCHEDULE") or "forward"
+    if env not in _from_env:
+        _from_env[env] = parse(env)
+        _announce(_from_env[env], env)
+    return _from_env[env]
 
 
 @contextlib.contextmanager
 def schedule(spec: str):
     """Run the launches inside the block under schedule `spec`."""
     sched = parse(spec)
+    _announce(sched, spec)
     token = _current.set(sched.spec)
     try:
         yield sched

@@ -34,8 +34,8 @@ def planned_runs() -> list[RunConfig]:
     # switches with switch-free steps of the same run instead.
     runs += [RunConfig(size="small", recipe="plain", mixer="static", seed=s, steps=STEPS)
              for s in SEEDS]
-    for recipe in ("clip", "warmup"):
-        runs += [RunConfig(size="large", recipe=recipe, seed=s, steps=STEPS) for s in SEEDS]
+    runs += [RunConfig(size="large", recipe=recipe, seed=s, steps=STEPS)
+             for s in SEEDS for recipe in ("clip", "warmup")]
     return runs
 
 

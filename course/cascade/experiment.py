@@ -130,9 +130,16 @@ def _evaluate(model: TinyGPT, eval_set: list[torch.Tensor]) -> list[float]:
     return losses
 
 
-def run(cfg: RunConfig, *, progress: bool = True,
+def run(cfg: RunConfig, *, progress: bool = True, stop_after: int | None = None,
         on_step: Callable[[int, dict], None] | None = None) -> Trace:
-    """Train one run and return its `Trace`. `on_step(t, row)` sees each step's log row."""
+    """Train one run and return its `Trace`. `on_step(t, row)` sees each step's log row.
+
+    `stop_after=k` trains only the first `k` steps of the run `cfg` describes (same schedule
+    and batches), e.g. to check a recorded trace's prefix; samples and evaluations due in
+    those steps are taken as in the full run.
+    """
+    if stop_after is not None and not 1 <= stop_after <= cfg.steps:
+        raise ValueError(f"`stop_after` must lie in [1, cfg.steps={cfg.steps}], got {stop_after}")
     from tqdm.auto import tqdm
 
     sources = [build_sources()[n] for n in SOURCE_NAMES]
@@ -150,7 +157,8 @@ def run(cfg: RunConfig, *, progress: bool = True,
     sample_steps, samples = [], {k: [] for k in SAMPLE_TEMPERATURES}
     sample_rep = {k: [] for k in SAMPLE_TEMPERATURES}
     eval_steps, eval_loss = [], []
-    bar = tqdm(range(cfg.steps), desc=cfg.name, disable=not progress, mininterval=2.0)
+    n_run = cfg.steps if stop_after is None else stop_after
+    bar = tqdm(range(n_run), desc=cfg.name, disable=not progress, mininterval=2.0)
     for t in bar:
         rows, _ = sample_batch(sources, schedule.weights[t], cfg.batch, mcfg.context + 1, data_rng)
         x = torch.from_numpy(rows.astype(np.int64))
@@ -192,7 +200,7 @@ def run(cfg: RunConfig, *, progress: bool = True,
                 phase_lengths=list(schedule.phase_lengths), dominant=list(schedule.dominant),
                 boundaries=schedule.boundaries, optimizer=cfg.optimizer, warmup=cfg.warmup,
                 max_norm=cfg.clip, prompt=SAMPLE_PROMPT.decode())
-    return Trace(meta=meta, weights=schedule.weights,
+    return Trace(meta=meta, weights=schedule.weights[:n_run],
                  sample_steps=np.asarray(sample_steps, dtype=np.int64), samples=samples,
                  sample_rep={k: np.asarray(v) for k, v in sample_rep.items()},
                  eval_steps=np.asarray(eval_steps, dtype=np.int64),

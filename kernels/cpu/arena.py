@@ -2,7 +2,8 @@
 worker, and what it may have written is copied back.
 
 Arguments that share memory (views of one buffer) are placed as one region, so aliasing
-is preserved; every region starts on its own page so it can be mapped read-only alone.
+is preserved; every region starts on its own page.  The worker maps the file twice, and
+passes a kernel pointers into the read-only mapping for regions it must not write.
 """
 
 from __future__ import annotations
@@ -72,12 +73,15 @@ def plan(arrays: list[tuple[int, np.ndarray, object]]) -> tuple[list[Region], in
 
 
 class Arena:
-    """A file in /dev/shm (or the temp dir), mapped here and in the worker."""
+    """A file in /dev/shm (or the temp dir), mapped here and in the worker.  It is unlinked
+    at once: the worker inherits the open descriptor, so nothing is left behind even when
+    the notebook is killed."""
 
     def __init__(self):
         base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-        fd, self.path = tempfile.mkstemp(prefix="gradclip-kernels-", dir=base)
-        os.close(fd)
+        self.fd, path = tempfile.mkstemp(prefix="gradclip-kernels-", dir=base)
+        os.unlink(path)
+        os.set_inheritable(self.fd, True)
         self.size, self.addr = 0, None
         atexit.register(self.close)
 
@@ -88,9 +92,8 @@ class Arena:
         new = _up(new, PAGE)
         if self.addr:
             _libc.munmap(self.addr, self.size)
-        with open(self.path, "r+b") as f:
-            f.truncate(new)
-            addr = _libc.mmap(None, new, PROT_READ | PROT_WRITE, MAP_SHARED, f.fileno(), 0)
+        os.ftruncate(self.fd, new)
+        addr = _libc.mmap(None, new, PROT_READ | PROT_WRITE, MAP_SHARED, self.fd, 0)
         if addr in (None, ctypes.c_void_p(-1).value):
             raise OSError(ctypes.get_errno(), "cannot map the kernel arena")
         self.size, self.addr = new, addr
@@ -113,6 +116,6 @@ class Arena:
             _libc.munmap(self.addr, self.size)
             self.addr = None
         try:
-            os.unlink(self.path)
+            os.close(self.fd)
         except OSError:
             pass

@@ -32,7 +32,8 @@ class WorkerTimeout(Exception):
 class Worker:
     """One child process running launches, one at a time."""
 
-    def __init__(self):
+    def __init__(self, arena_fd: int):
+        self.arena_fd = arena_fd   # the shared arena, inherited by every worker started
         self.proc: subprocess.Popen | None = None
         self.lock = threading.RLock()
         self.out = tempfile.TemporaryFile()   # the worker's stdout+stderr (device printf)
@@ -43,8 +44,8 @@ class Worker:
         pr, cw = os.pipe()   # parent reads, child writes
         cr, pw = os.pipe()   # child reads, parent writes
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WORKER), str(cr), str(cw)],
-            pass_fds=(cr, cw), stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.out,
+            [sys.executable, "-I", "-S", str(WORKER), str(cr), str(cw), str(self.arena_fd)],
+            pass_fds=(cr, cw, self.arena_fd), stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.out,
             close_fds=True)
         os.close(cr)
         os.close(cw)
@@ -117,8 +118,8 @@ class Worker:
 _worker: Worker | None = None
 
 
-def worker() -> Worker:
+def worker(arena_fd: int) -> Worker:
     global _worker
     if _worker is None:
-        _worker = Worker()
+        _worker = Worker(arena_fd)
     return _worker

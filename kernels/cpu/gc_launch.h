@@ -32,6 +32,8 @@ struct CrashRecord {
 };
 constexpr uint64_t k_crash_magic = 0x6772616463726173ull;
 
+struct Tracked;
+
 struct LaunchDesc {
     uint32_t grid[3];
     uint32_t block[3];
@@ -47,11 +49,37 @@ struct LaunchDesc {
     CrashRecord* crash;
     uint64_t lib_base;    // out: where this library is loaded
     int64_t stack_kb;
+    struct Tracked* tracked;   // writable arguments, mapped read-only until first written
+    int64_t ntracked;
 };
+
+// A writable argument region, passed to the kernel through the read-only mapping: its
+// first write faults, the handler makes the region writable and marks it dirty, and the
+// write is retried.  Regions never written are not copied back (and Python can tell
+// which arguments a kernel wrote).
+struct Tracked {
+    uint64_t start, len;   // page-aligned, in the read-only mapping
+    int64_t dirty;
+};
+inline Tracked* g_tracked = nullptr;
+inline int64_t g_ntracked = 0;
+
+inline bool unprotect_tracked(uint64_t addr) {
+    for (int64_t i = 0; i < g_ntracked; ++i) {
+        Tracked* t = &g_tracked[i];
+        if (addr - t->start < t->len) {
+            if (mprotect((void*)t->start, t->len, PROT_READ | PROT_WRITE) != 0) return false;
+            __atomic_store_n(&t->dirty, 1, __ATOMIC_RELEASE);
+            return true;
+        }
+    }
+    return false;
+}
 
 inline CrashRecord* g_crash = nullptr;
 
 inline void crash_handler(int sig, siginfo_t* si, void* ucv) {
+    if (sig == SIGSEGV && unprotect_tracked((uint64_t)si->si_addr)) return;  // first write: retry
     CrashRecord* c = g_crash;
     if (c && c->magic != k_crash_magic) {
         c->signo = sig;
@@ -154,6 +182,8 @@ inline void* run_slot(void*) {
 inline int run_grid(LaunchDesc* d, fiber_fn fn, void* arg, bool fibers) {
     g_error = d->error;
     g_crash = d->crash;
+    g_tracked = d->tracked;
+    g_ntracked = d->ntracked;
     g_abort = 0;
     g_grid_dim = dim3(d->grid[0], d->grid[1], d->grid[2]);
     g_block_dim = dim3(d->block[0], d->block[1], d->block[2]);
@@ -173,7 +203,7 @@ inline int run_grid(LaunchDesc* d, fiber_fn fn, void* arg, bool fibers) {
     g_grid.threads_per_block = (int)(d->block[0] * d->block[1] * d->block[2]);
     g_grid.fibers = fibers;
     g_grid.next = 0;
-    if (g_grid.total == 0 || g_grid.threads_per_block == 0) return g_error->kind;
+    if (g_grid.total == 0 || g_grid.threads_per_block == 0) { g_ntracked = 0; return g_error->kind; }
     uint64_t r = splitmix(g_seed);
     g_grid.add = r % g_grid.total;
     g_grid.mult = (splitmix(r) % g_grid.total) | 1;
@@ -188,6 +218,7 @@ inline int run_grid(LaunchDesc* d, fiber_fn fn, void* arg, bool fibers) {
         if (pthread_create(&th[started], nullptr, run_slot, nullptr) == 0) ++started;
     run_slot(nullptr);
     for (int i = 0; i < started; ++i) pthread_join(th[i], nullptr);
+    g_ntracked = 0;
     fflush(stdout);
     fflush(stderr);
     return g_error->kind;

@@ -23,6 +23,8 @@ E_OUT_OF_BOUNDS, E_SHARED_BOUNDS, E_BARRIER = 1, 2, 3
 last_kernel_seconds = 0.0       # wall time the last launch spent in the worker's entry point
 last_kernel_cpu_seconds = 0.0   # CPU time (all OS threads) of the same
 total_kernel_cpu_seconds = 0.0  # running sum of the above (for benchmarks)
+last_written: tuple[str, ...] = ()   # array arguments the last launch wrote to
+launches = 0                          # launches that reached the worker
 
 
 def timeout_seconds() -> float:
@@ -30,7 +32,14 @@ def timeout_seconds() -> float:
 
 
 def os_threads() -> int:
-    return int(os.environ.get("KERNELS_THREADS", "0")) or (os.cpu_count() or 1)
+    """OS threads a launch may use: $KERNELS_THREADS, else the cores this process may run on."""
+    env = int(os.environ.get("KERNELS_THREADS", "0"))
+    if env > 0:
+        return env
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
 
 
 _lock = threading.RLock()   # one launch at a time: they share the arena and the worker
@@ -48,37 +57,20 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
     if _arena is None:
         _arena = arena_mod.Arena()
     ar = _arena
-    arrays = [(i, a.array, a.param) for i, a in enumerate(args) if a.param.pointer]
-    regions, size = arena_mod.plan(arrays)
+    regions, size = arena_mod.plan([(i, a.array, a.param) for i, a in enumerate(args) if a.param.pointer])
     ar.ensure(size)
-    ar.view(0, 64)[:] = 0        # crash record (64..72 holds the worker's base address)
-    ar.view(128, arena_mod.HEADER - 128)[:] = 0   # error record
+    ar.view(0, 64)[:] = 0                          # crash record (64..80: the worker's bases)
+    ar.view(128, arena_mod.HEADER - 128)[:] = 0    # error record
     ar.copy_in(regions)
-    where: dict[int, int] = {}
-    for r in regions:
-        for idx, a, _ in r.members:
-            where[idx] = r.offset + (a.__array_interface__["data"][0] - r.start)
-    wire = []
-    for i, a in enumerate(args):
-        if a.param.pointer:
-            size_of = a.param.itemsize
-            extent = a.array.nbytes // size_of if size_of else -1
-            wire.append(("p", where[i], extent))
-        else:
-            wire.append(("v", a.value, 0))
-    readonly = []
-    for r in regions:
-        if not r.writable and r.nbytes:
-            lo = r.offset // arena_mod.PAGE * arena_mod.PAGE
-            hi = -(-(r.offset + r.nbytes) // arena_mod.PAGE) * arena_mod.PAGE
-            readonly.append((lo, hi - lo))
+    writable = [r for r in regions if r.writable and r.nbytes]
     sched = current_schedule()
     msg = {"op": "launch", "lib": lib, "symbol": module.symbol(name), "grid": grid,
            "block": block, "shared_mem": int(shared_mem), "schedule": sched.mode,
            "seed": sched.seed, "nthreads": os_threads(),
-           "stack_kb": int(os.environ.get("KERNELS_STACK_KB", "64")), "args": wire,
-           "readonly": readonly, "arena_path": ar.path, "arena_size": ar.size}
-    w = worker()
+           "stack_kb": int(os.environ.get("KERNELS_STACK_KB", "64")),
+           "args": _wire_args(args, regions), "tracked": [_pages(r) for r in writable],
+           "arena_size": ar.size}
+    w = worker(ar.fd)
     limit = timeout_seconds()
     try:
         reply = w.request(msg, limit)
@@ -92,15 +84,42 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
         _echo(died.output)
         raise _crash_error(module, name, died, regions, ar, sched.spec) from None
     _echo(w.take_output())
-    global last_kernel_seconds
-    global last_kernel_cpu_seconds, total_kernel_cpu_seconds
+    written = [r for r, dirty in zip(writable, reply["dirty"]) if dirty]
+    _record(reply, written)
+    ar.copy_out(written)   # regions the kernel never wrote are not copied back
+    if reply["rc"] != 0:
+        raise _kernel_error(module, name, lib, reply["lib_base"], ar, sched.spec)
+
+
+def _wire_args(args: list[Arg], regions) -> list[tuple]:
+    """Arrays as (arena offset, extent in elements); scalars as their exact bytes."""
+    where = {idx: r.offset + (a.__array_interface__["data"][0] - r.start)
+             for r in regions for idx, a, _ in r.members}
+    wire = []
+    for i, a in enumerate(args):
+        if a.param.pointer:
+            size_of = a.param.itemsize
+            wire.append(("p", where[i], a.array.nbytes // size_of if size_of else -1))
+        else:
+            wire.append(("v", a.value, 0))
+    return wire
+
+
+def _pages(r) -> tuple[int, int]:
+    """(offset, length) of the whole pages a region occupies in the arena."""
+    lo = r.offset // arena_mod.PAGE * arena_mod.PAGE
+    hi = -(-(r.offset + r.nbytes) // arena_mod.PAGE) * arena_mod.PAGE
+    return lo, hi - lo
+
+
+def _record(reply: dict, written) -> None:
+    global last_written, last_kernel_seconds, last_kernel_cpu_seconds, total_kernel_cpu_seconds
+    global launches
+    launches += 1
+    last_written = tuple(p.name for r in written for _, _, p in r.members if not p.const)
     last_kernel_seconds = reply.get("seconds", 0.0)
     last_kernel_cpu_seconds = reply.get("cpu_seconds", 0.0)
     total_kernel_cpu_seconds += last_kernel_cpu_seconds
-    if reply["rc"] != 0:
-        ar.copy_out(regions)
-        raise _kernel_error(module, name, lib, reply["lib_base"], ar, sched.spec)
-    ar.copy_out(regions)
 
 
 def _echo(text: str) -> None:
@@ -135,7 +154,8 @@ def _kernel_error(module, name, lib, lib_base, ar, spec) -> KernelError:
 
 
 def _region_at(regions, off: int):
-    """(array, param, element index) of the read-only argument holding arena offset `off`."""
+    """(array, param, element index) of the read-only argument holding arena offset `off`
+    (a fault in a writable region was handled in the worker and cannot reach here)."""
     for r in regions:
         if r.writable or not r.offset <= off < r.offset + max(r.nbytes, 1):
             continue
@@ -155,7 +175,7 @@ _SIGNALS = {signal.SIGSEGV: "SIGSEGV", signal.SIGBUS: "SIGBUS", signal.SIGFPE: "
 def _crash_error(module, name, died: WorkerDied, regions, ar, spec) -> KernelError:
     head = ar.view(0, 128).tobytes()
     magic, signo, _code, addr, pc, lib_base, b0, b1, b2, t0, t1, t2 = struct.unpack_from(CRASH_FMT, head)
-    worker_base = struct.unpack_from("<Q", head, 64)[0]
+    rw_base, ro_base = struct.unpack_from("<QQ", head, 64)
     tail = "\n".join(died.output.strip().splitlines()[-5:])
     if magic != 0x6772616463726173:
         return KernelError(f"{name}: the kernel worker died (exit status {died.returncode}); "
@@ -165,13 +185,16 @@ def _crash_error(module, name, died: WorkerDied, regions, ar, spec) -> KernelErr
     loc = f"line {line}, {at}" if line else at
     sig = _SIGNALS.get(signo, f"signal {signo}")
     # A write into an argument mapped read-only?
-    hit = _region_at(regions, addr - worker_base) if worker_base else None
+    hit = None
+    for base in (ro_base, rw_base):
+        if base and 0 <= addr - base < ar.size:
+            hit = _region_at(regions, addr - base)
     if hit is not None:
         a, p, index = hit
         why = ("a read-only array (writeable=False)" if not a.flags.writeable
                else f"declared `{p.decl}`")
         return KernelError(f"{name} wrote to `{p.name}`[{index}], but `{p.name}` is {why} "
-                           f"({loc}); the worker was restarted",
+                           f"({loc}); the kernel worker was restarted",
                            kernel=name, argument=p.name, index=int(index), line=line)
     if signo in (signal.SIGSEGV, signal.SIGBUS):
         what = f"an invalid memory access at address {addr:#x}"

@@ -15,7 +15,7 @@ import sys
 import time
 
 PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
-CRASH_OFFSET, ERROR_OFFSET, BASE_OFFSET = 0, 128, 64
+CRASH_OFFSET, ERROR_OFFSET, BASE_OFFSET, RO_BASE_OFFSET = 0, 128, 64, 72
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mmap.restype = ctypes.c_void_p
@@ -30,27 +30,36 @@ class LaunchDesc(ctypes.Structure):
                 ("seed", ctypes.c_uint32), ("nthreads", ctypes.c_int32), ("nargs", ctypes.c_int32),
                 ("args", ctypes.c_void_p), ("extents", ctypes.c_void_p), ("sizes", ctypes.c_void_p),
                 ("error", ctypes.c_void_p), ("crash", ctypes.c_void_p),
-                ("lib_base", ctypes.c_uint64), ("stack_kb", ctypes.c_int64)]
+                ("lib_base", ctypes.c_uint64), ("stack_kb", ctypes.c_int64),
+                ("tracked", ctypes.c_void_p), ("ntracked", ctypes.c_int64)]
+
+
+class Tracked(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_uint64), ("len", ctypes.c_uint64), ("dirty", ctypes.c_int64)]
 
 
 class Arena:
-    def __init__(self):
-        self.path, self.size, self.addr = None, 0, None
+    """The shared file, mapped twice: read-write, and read-only.  Kernels see arrays
+    through the read-only mapping; a first write into a writable region faults and the
+    kernel library's handler unprotects that region (see `Tracked` in gc_launch.h).  A
+    write into any other region (const, or writeable=False) is a crash, reported."""
 
-    def ensure(self, path, size):
-        if path == self.path and size == self.size:
+    def __init__(self, fd):
+        self.fd, self.size, self.addr, self.ro_addr = fd, 0, None, None
+
+    def ensure(self, size):
+        if size == self.size:
             return
         if self.addr:
             libc.munmap(self.addr, self.size)
-        fd = os.open(path, os.O_RDWR)
-        try:
-            addr = libc.mmap(None, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        finally:
-            os.close(fd)
-        if addr in (None, ctypes.c_void_p(-1).value):
+            libc.munmap(self.ro_addr, self.size)
+        addr = libc.mmap(None, size, PROT_READ | PROT_WRITE, MAP_SHARED, self.fd, 0)
+        ro = libc.mmap(None, size, PROT_READ, MAP_SHARED, self.fd, 0)
+        if addr in (None, ctypes.c_void_p(-1).value) or ro in (None, ctypes.c_void_p(-1).value):
             raise OSError(ctypes.get_errno(), "mmap of the kernel arena failed")
-        self.path, self.size, self.addr = path, size, addr
+        self.size, self.addr, self.ro_addr = size, addr, ro
         ctypes.c_uint64.from_address(addr + BASE_OFFSET).value = addr
+        ctypes.c_uint64.from_address(addr + RO_BASE_OFFSET).value = ro
 
 
 def read_exact(fd, n):
@@ -76,7 +85,7 @@ def send(fd, obj):
 
 
 def launch(msg, arena, libs):
-    arena.ensure(msg["arena_path"], msg["arena_size"])
+    arena.ensure(msg["arena_size"])
     lib = libs.get(msg["lib"])
     if lib is None:
         lib = libs[msg["lib"]] = ctypes.CDLL(msg["lib"], mode=os.RTLD_NOW | os.RTLD_LOCAL)
@@ -89,8 +98,8 @@ def launch(msg, arena, libs):
     sizes = (ctypes.c_int64 * max(n, 1))()
     keep = []
     for i, (kind, a, b) in enumerate(args):
-        if kind == "p":
-            cell = ctypes.c_void_p(arena.addr + a)
+        if kind == "p":  # every array is seen through the read-only mapping
+            cell = ctypes.c_void_p(arena.ro_addr + a)
             extents[i] = b
         else:
             cell = ctypes.create_string_buffer(a, len(a))
@@ -104,21 +113,24 @@ def launch(msg, arena, libs):
     d.nthreads, d.nargs, d.stack_kb = msg["nthreads"], n, msg["stack_kb"]
     d.args, d.extents, d.sizes = ctypes.addressof(values), ctypes.addressof(extents), ctypes.addressof(sizes)
     d.error, d.crash = arena.addr + ERROR_OFFSET, arena.addr + CRASH_OFFSET
-    for off, length in msg["readonly"]:
-        libc.mprotect(arena.addr + off, length, PROT_READ)
+    spans = msg["tracked"]
+    tracked = (Tracked * max(len(spans), 1))()
+    for t, (off, length) in zip(tracked, spans):
+        t.start, t.len, t.dirty = arena.ro_addr + off, length, 0
+    d.tracked, d.ntracked = ctypes.addressof(tracked), len(spans)
     t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        rc = fn(ctypes.addressof(d))
-    finally:
-        for off, length in msg["readonly"]:
-            libc.mprotect(arena.addr + off, length, PROT_READ | PROT_WRITE)
-    return {"rc": rc, "lib_base": d.lib_base, "seconds": time.perf_counter() - t0,
+    rc = fn(ctypes.addressof(d))
+    dirty = [bool(t.dirty) for t in tracked[:len(spans)]]
+    for t in tracked[:len(spans)]:
+        if t.dirty:  # read-only again for the next launch
+            libc.mprotect(t.start, t.len, PROT_READ)
+    return {"rc": rc, "lib_base": d.lib_base, "dirty": dirty, "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - c0}
 
 
 def main():
-    rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
-    arena, libs = Arena(), {}
+    rfd, wfd, arena_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    arena, libs = Arena(arena_fd), {}
     send(wfd, {"ready": os.getpid()})
     while True:
         msg = recv(rfd)

@@ -299,54 +299,10 @@ plt.show()
 """)
 
 nb.markdown(r"""
-**A language model and an odd sequence.** Scaling an input by 50 is blunt. The same thing
-happens with a byte-level language model and a sequence that merely looks unlike the
-training text. `ss.train_tiny_gpt` trains the course's small byte-level GPT
-(`course.cascade.model.TinyGPT`) for a few dozen Adam steps on the three text sources of `course.cascade.sources`. Then we take a batch of 16 ordinary text
-windows and put one odd sequence in row 3: a run of NUL bytes, random high bytes, or a run
-of spaces — all things real scraped data contains.
-""")
-
-nb.code("""
-gpt, _ = ss.train_tiny_gpt(steps=80, seed=0)
-print(f"TinyGPT: {sum(p.numel() for p in gpt.parameters()):,} parameters, {gpt.cfg.n_layers} layers, "
-      f"width {gpt.cfg.d_model}, context {gpt.cfg.context} bytes; trained 80 Adam steps")
-windows = ss.text_windows(16, seed=1)
-odd_rows = {}
-for name, seq in ss.odd_sequences().items():
-    batch = windows.clone()
-    batch[3] = seq
-    n = per_example_grad_norms(gpt, ss.next_byte_loss, batch[:, :-1], batch[:, 1:])
-    odd_rows[name] = n.detach().numpy()
-    others = np.delete(odd_rows[name], 3)
-    print(f"{name:28s} row 3: {odd_rows[name][3]:7.3f}   median of the other 15: "
-          f"{np.median(others):.3f}   ratio {odd_rows[name][3] / np.median(others):5.1f}x")
-""")
-
-nb.markdown(r"""
-A repeated byte is the worst: all 64 next-byte predictions in that row make the same error,
-so their gradients point the same way and add up, where the predictions in ordinary text
-make varied errors that partly cancel. One such row among sixteen is enough to move the
-batch gradient. Nothing here is numerically wrong: the model is learning from what it was
-given. Clipping does not judge the example; it only limits how far one step can go.
-
-How unusual is "unusual"? The per-example norms of 48 ordinary windows, on a log axis, with
-the three odd sequences marked:
-""")
-
-nb.code("""
-ordinary = per_example_grad_norms(gpt, ss.next_byte_loss, *(lambda w: (w[:, :-1], w[:, 1:]))(
-    ss.text_windows(48, seed=2))).detach().numpy()
-fig, ax = plt.subplots(figsize=(8, 3))
-ss.log_hist(ax, ordinary, bins=20, label="48 ordinary text windows")
-for (name, n), color in zip(odd_rows.items(), ["C3", "C2", "C4"]):
-    ax.axvline(n[3], color=color, linestyle="--", label=name)
-ax.set_xlabel("per-example gradient norm (log scale)")
-ax.set_ylabel("windows")
-ax.legend(fontsize=8)
-plt.show()
-print(f"ordinary windows: median {np.median(ordinary):.3f}, max {ordinary.max():.3f} "
-      f"({ordinary.max() / np.median(ordinary):.1f}x the median)")
+The scaled row's own gradient is far longer than any other, and it makes up most of the
+batch's. Nothing is numerically wrong here: the model is learning from what it was given.
+Clipping does not judge the example; it only limits how far one step can go. Section 3 comes
+back to outliers with a language model and a sequence of text that is merely odd.
 """)
 
 # ======================================================================================
@@ -632,7 +588,7 @@ with a `NaN` anywhere is `NaN`, and so is the scale $\text{max\_norm}/\text{norm
 multiplies *every* gradient; an `inf` gives a scale of 0, and $0 \cdot \infty$ is `NaN`.
 `torch.nn.utils.clip_grad_norm_` can raise instead with `error_if_nonfinite=True`
 ([PyTorch docs](https://docs.pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html)).
-Non-finite steps are skipped, not clipped (lesson 6).
+Such a step has to be skipped, not clipped; mixed-precision training does exactly that (lesson 6).
 """)
 
 nb.code("""
@@ -686,8 +642,9 @@ plt.show()
 """)
 
 nb.markdown(r"""
-Most steps sit in a band a factor of two or three wide; a few sit far to the right. A
-normal distribution has almost no mass that far out. The next cell makes that precise: for
+Most steps sit in a narrow band (the cell below prints how narrow: the ratio of the 90th
+to the 10th percentile); a few sit far to the right. A normal distribution has almost no
+mass that far out. The next cell makes that precise: for
 each run it fits a normal curve to the middle of the distribution (the median, and a standard
 deviation from the interquartile range, $\sigma = \mathrm{IQR}/1.349$) and asks how likely a
 step above five times the median would be under that curve, against how many the run has.
@@ -701,7 +658,8 @@ for t in plain:
     sigma = (q3 - q1) / 1.349
     z = 4 * s["median"] / sigma                      # 5x median is 4 medians above the median
     p_normal = 0.5 * math.erfc(z / math.sqrt(2))
-    print(f"{t.name}: median {s['median']:.3f}, p99/median {s['p99 / median']:.1f}, "
+    p10, p90 = np.percentile(g, [10, 90])
+    print(f"{t.name}: median {s['median']:.3f}, p90/p10 {p90 / p10:.1f}, p99/median {s['p99 / median']:.1f}, "
           f"max/median {s['max / median']:.1f}; steps > 5x median: "
           f"{int(round(s['share > 5x median'] * s['n']))} of {s['n']} "
           f"(a normal fit expects {p_normal * s['n']:.1e})")
@@ -830,6 +788,64 @@ for t in plain:
         where = "before the first boundary" if last is None else f"{i - last} steps after the boundary at {last}"
         print(f"{t.name}: spike at step {i}, {t.grad_norm[i] / np.median(t.grad_norm[max(0, i - 20):i]):.0f}x "
               f"the trailing median, {where}")
+""")
+
+nb.markdown(r"""
+### Back to outliers: a language model and an odd sequence
+
+The largest spikes in these runs come in the first steps, while the model is still
+fragile, and most are not at a phase boundary. Source 1 is a candidate: one odd batch.
+Scaling an input by 20, as in section 1, is blunt; the same thing happens with a byte-level
+language model and a sequence that merely looks unlike the training text.
+`ss.train_tiny_gpt` trains the same TinyGPT (`course.cascade.model.TinyGPT`) for a few
+dozen Adam steps on the three text sources of `course.cascade.sources`. Then we take a batch
+of 16 ordinary text windows and put one odd sequence in row 3: a run of NUL bytes, random
+high bytes, or a run of spaces — all things scraped text contains. Your
+`per_example_grad_norms` measures each row.
+""")
+
+nb.code("""
+gpt, _ = ss.train_tiny_gpt(steps=80, seed=0)
+print(f"TinyGPT: {sum(p.numel() for p in gpt.parameters()):,} parameters, {gpt.cfg.n_layers} layers, "
+      f"width {gpt.cfg.d_model}, context {gpt.cfg.context} bytes; trained 80 Adam steps")
+windows = ss.text_windows(16, seed=1)
+odd_rows = {}
+for name, seq in ss.odd_sequences().items():
+    batch = windows.clone()
+    batch[3] = seq
+    with ss.one_thread():     # tiny models run faster on one thread
+        n = per_example_grad_norms(gpt, ss.next_byte_loss, batch[:, :-1], batch[:, 1:])
+    odd_rows[name] = n.detach().numpy()
+    others = np.delete(odd_rows[name], 3)
+    print(f"{name:28s} row 3: {odd_rows[name][3]:7.3f}   median of the other 15: "
+          f"{np.median(others):.3f}   ratio {odd_rows[name][3] / np.median(others):5.1f}x")
+""")
+
+nb.markdown(r"""
+A repeated byte is the worst: all 64 next-byte predictions in that row make the same error,
+so their gradients point the same way and add up, where the predictions in ordinary text
+make varied errors that partly cancel. One such row among sixteen is enough to move the
+batch gradient.
+
+How unusual is "unusual"? The per-example norms of 48 ordinary windows, on a log axis, with
+the three odd sequences marked:
+""")
+
+nb.code("""
+plain_windows = ss.text_windows(48, seed=2)
+with ss.one_thread():
+    ordinary = per_example_grad_norms(gpt, ss.next_byte_loss, plain_windows[:, :-1],
+                                      plain_windows[:, 1:]).detach().numpy()
+fig, ax = plt.subplots(figsize=(8, 3))
+ss.log_hist(ax, ordinary, bins=20, label="48 ordinary text windows")
+for (name, n), color in zip(odd_rows.items(), ["C3", "C2", "C4"]):
+    ax.axvline(n[3], color=color, linestyle="--", label=name)
+ax.set_xlabel("per-example gradient norm (log scale)")
+ax.set_ylabel("windows")
+ax.legend(fontsize=8)
+plt.show()
+print(f"ordinary windows: median {np.median(ordinary):.3f}, max {ordinary.max():.3f} "
+      f"({ordinary.max() / np.median(ordinary):.1f}x the median)")
 """)
 
 # ======================================================================================

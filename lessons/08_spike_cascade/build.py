@@ -539,6 +539,11 @@ claims = [
      f"m back in {resp['m_recovery']} steps; v still {resp['v_ratio_end']:.1f}x after 200",
      resp["m_recovery"] is not None and resp["v_ratio_end"] > 1.5),
 ]
+for recipe in ("clip", "warmup"):
+    if ("large", recipe) in final:   # one guard alone: how much of the large model's gap it closes
+        closed = 1 - (np.mean(final["large", recipe]) - np.mean(final["large", "guarded"])) / gaps["large"].mean()
+        claims.append((f"{recipe} alone fixes the large model", f"closes {closed:.0%} of the mean gap "
+                       f"({len(final['large', recipe])} seeds)", closed > 0.8))
 for claim, evidence, ok in claims:
     print(f"{verdict(ok):10} {claim:55} {evidence}")
 """)

@@ -6,8 +6,8 @@ own command, `python -m autograder --course DIR workspace LESSON` (what `make la
 so the developer's workspace/ is never touched.
 
 Skipped, with the reason, only when Playwright or Chromium is missing
-(`bash scripts/install_browser.sh` installs both). Chromium is `$GRADCLIP_CHROMIUM`,
-else /usr/bin/chromium, else `chromium` on PATH.
+(`bash scripts/install_browser.sh` installs both). Chromium is `$GRADCLIP_CHROMIUM` when
+that is set, else /usr/bin/chromium, else `chromium` on PATH.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from .lab import CHROMIUM_ARGS, LabPage, LabServer, venv_env
+from .lab import CHROMIUM_ARGS, REPO, LabPage, LabServer, venv_env
 
-REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "build" / "screenshots"
 # The learner's lessons the server's workspace holds (each costs a generate_assignment).
 WORKSPACE_LESSONS = ["02_global_vs_per_tensor"]
@@ -32,8 +31,10 @@ INSTALL_HINT = "run `bash scripts/install_browser.sh` (as root) to install them"
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("GRADCLIP_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium")):
+    """$GRADCLIP_CHROMIUM when set (and nothing else), else Debian's, else PATH's."""
+    given = os.environ.get("GRADCLIP_CHROMIUM")
+    candidates = [given] if given else ["/usr/bin/chromium", shutil.which("chromium")]
+    for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -47,8 +48,10 @@ def chromium_executable() -> str:
         pytest.skip(f"Playwright is not installed: {INSTALL_HINT}")
     path = chromium_path()
     if path is None:
-        pytest.skip(f"Chromium not found (GRADCLIP_CHROMIUM, /usr/bin/chromium, PATH): "
-                    f"{INSTALL_HINT}")
+        where = (f"GRADCLIP_CHROMIUM={os.environ['GRADCLIP_CHROMIUM']} is not an executable"
+                 if os.environ.get("GRADCLIP_CHROMIUM") else
+                 "no /usr/bin/chromium, no `chromium` on PATH")
+        pytest.skip(f"Chromium not found ({where}): {INSTALL_HINT}")
     return path
 
 

@@ -26,6 +26,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
@@ -251,6 +253,15 @@ class LabPage:
             f"""async ([i, a]) => {{ const nb = {_PANEL}.content;
                  nb.activeCellIndex = i; await nb.scrollToItem(i, a); }}""", [index, align])
         # two animation frames: the scroll is painted before a screenshot
+        self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
+                           "requestAnimationFrame(r)))")
+
+    def show_output_end(self, index: int) -> None:
+        """Scroll so the end of cell `index`'s output (an error's last line) is in view."""
+        self.scroll_to(index, "end")
+        self.page.evaluate(
+            f"""(i) => {_PANEL}.content.widgets[i].outputArea.node
+                 .scrollIntoView({{block: 'end'}})""", index)
         self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
                            "requestAnimationFrame(r)))")
 

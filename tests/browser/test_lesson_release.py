@@ -53,7 +53,7 @@ def test_learner_runs_answers_and_validates_lesson_02(lab, screenshot_dir):
     # stop on error: nothing after the failing cell ran
     later = [c["index"] for c in cells[test + 1:] if c["execution_count"] is not None]
     assert not later, f"cells {later} ran after the error (Run All should stop there)"
-    lab.scroll_to(test, "center")
+    lab.show_output_end(test)
     lab.screenshot("1-run-all-stops-at-first-exercise")
 
     # the learner answers the first exercise and runs it and its visible test

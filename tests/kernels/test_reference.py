@@ -60,6 +60,17 @@ def test_scale_kernel_does_not_write_when_no_clip_is_needed():
         mod("cpu").get_function("k_grad_scale")((4,), (256,), (g, np.int64(g.size), out))
 
 
+def test_scale_kernel_writes_only_when_clipping():
+    k = mod("cpu").get_function("k_grad_scale")
+    g = np.ones(3000, np.float32)
+    out = np.array([1.0, 1.0], np.float32)
+    k((3,), (256,), (g, np.int64(g.size), out))
+    assert kernels.last_written() == ()
+    out[1] = 0.5
+    k((3,), (256,), (g, np.int64(g.size), out))
+    assert kernels.last_written() == ("g",) and (g == 0.5).all()
+
+
 @pytest.mark.parametrize("sizes", [[0], [1], [255], [257], [3, 0, 1000, 1], [100_003, 7, 65_536]])
 @pytest.mark.parametrize("max_norm", [0.5, 1e9])
 def test_clip_grad_norm_matches_float64(backend, sizes, max_norm):

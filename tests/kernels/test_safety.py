@@ -47,6 +47,15 @@ extern "C" __global__ void k_write_const(const float* g) {
     float* w = (float*)g;
     w[threadIdx.x] = 0.0f;
 }
+__device__ int deep(int n) {
+    volatile char pad[512];
+    pad[0] = (char)n;
+    return n == 0 ? 0 : deep(n - 1) + pad[0];
+}
+extern "C" __global__ void k_recurse(int* out, int n) {
+    __syncthreads();
+    out[threadIdx.x] = deep(n);
+}
 extern "C" __global__ void k_add_one(float* x, int n) {
     int i = threadIdx.x;
     if (i < n) x[i] += 1.0f;
@@ -135,3 +144,11 @@ def test_writing_through_a_cast_away_const():
     with pytest.raises(kernels.KernelError, match="declared `const float\\*`"):
         kernel(SRC, "k_write_const")((1,), (4,), (np.ones(4, np.float32),))
     still_works()
+
+
+def test_stack_overflow_on_a_fiber_stack():
+    with pytest.raises(kernels.KernelError, match="SIGSEGV"):
+        kernel(SRC, "k_recurse")((1,), (4,), (np.zeros(4, np.int32), np.int32(1_000_000)))
+    still_works()
+    out = np.zeros(4, np.int32)
+    kernel(SRC, "k_recurse")((1,), (4,), (out, np.int32(10)))

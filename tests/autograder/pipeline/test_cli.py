@@ -5,7 +5,7 @@ import pytest
 from autograder.pipeline import cli
 
 from . import synthetic
-from .conftest import driver
+from .support import driver
 
 
 def test_help_lists_every_command(capsys):

@@ -55,3 +55,13 @@ def test_runs_are_deterministic_and_paired_across_recipes():
             progress=False)
     assert a.loss[0] == c.loss[0]  # same initial weights and first batch
     assert a.loss[1] != c.loss[1]
+
+
+def test_stop_after_trains_a_prefix_of_the_same_run():
+    cfg = RunConfig(size="small", recipe="plain", steps=60, sample_every=100, eval_every=100)
+    prefix, longer = run(cfg, progress=False, stop_after=3), run(cfg, progress=False, stop_after=5)
+    assert prefix.steps == 3 and len(prefix.weights) == 3
+    np.testing.assert_array_equal(prefix.loss, longer.loss[:3])
+    assert prefix.meta["phase_lengths"] == longer.meta["phase_lengths"]
+    with pytest.raises(ValueError, match="stop_after"):
+        run(cfg, progress=False, stop_after=61)

@@ -9,7 +9,7 @@ def test_three_sources_of_different_structure():
     assert bullets["repo-docs"] > 0.8 and bullets["prose"] < 0.05 and bullets["qa"] == 0
     assert all(ln.startswith(("Q: ", "A: ")) for ln in lines["qa"])
     mean_len = {k: sum(map(len, v)) / len(v) for k, v in lines.items()}
-    assert mean_len["prose"] > 2 * mean_len["repo-docs"] and mean_len["repo-docs"] > mean_len["qa"]
+    assert mean_len["prose"] > 1.5 * mean_len["repo-docs"] and mean_len["repo-docs"] > mean_len["qa"]
 
 
 def test_hashes_are_stable_and_distinguish_sources():
