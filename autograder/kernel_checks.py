@@ -20,8 +20,9 @@ What is checked, and why this way
   block−1, block+1 and odd large ones, grids of one block, a few blocks, and more blocks
   than the data needs; a fixed core of shapes plus a few drawn fresh each run.
 * **Thread order**: every launch goes through `kernels.check`, which replays it under
-  several thread schedules (forward, reverse, random) and raises `RaceError` when the
-  result depends on the order — how a missing `__syncthreads()` is caught on the CPU.
+  several thread schedules (`SCHEDULES`: forward, reverse, random) and raises `RaceError`
+  when the result depends on the order — how a missing `__syncthreads()` is caught on the
+  CPU. (On a GPU `kernels.check` launches once: the hardware picks the order.)
 * **Inputs stay inputs**: on the CPU backend the arrays a kernel declares `const` (and a
   gradient when ``out[1] >= 1``) are passed read-only, so a write is a `KernelError`.
 * **The launcher** (`check_launcher`) runs with the reference kernels swapped in by name,
@@ -44,6 +45,10 @@ from course import kernel_lab
 
 BLOCK_SIZES = (32, 64, 128, 256, 512, 1024)
 PARTIAL, FINAL, SCALE = "k_grad_norm_partial", "k_grad_norm_final", "k_grad_scale"
+
+#: Thread orders each launch is replayed under (CPU backend): fixed ones, so a failure can be
+#: replayed, plus a fresh random order each run ("random" picks a seed; the message quotes it).
+SCHEDULES = ("forward", "reverse", "random:1", "random")
 
 #: Relative tolerance for real-valued data: float32 sums of up to 10**5 squares.
 RTOL_FLOAT32_SUM = 1e-4
@@ -151,7 +156,7 @@ def _launch(kernel, shape: Shape, args: tuple, *, what: str, schedules: bool = T
     errors = _errors()
     try:
         if schedules:
-            kernels.check(kernel, (shape.blocks,), (shape.threads,), args)
+            kernels.check(kernel, (shape.blocks,), (shape.threads,), args, schedules=SCHEDULES)
         else:
             kernel((shape.blocks,), (shape.threads,), args)
     except tuple(errors.values()) as exc:

@@ -252,9 +252,11 @@ def plot_recorded_benchmark(ax=None):
         colors = ["#999999"] + ["#4c72b0"] * 2 + ["#dd8452", "#c44e52"]
         axis.barh(y, lows, xerr=[np.zeros_like(lows), highs - lows], color=colors[: len(rows)],
                   capsize=3)
+        right = max(highs) * 1.3
         for yi, (lo, hi) in enumerate(zip(lows, highs)):
-            axis.text(hi * 1.03, yi, f"{_range_text(lo, hi)} ms", va="center", fontsize=8)
-        axis.set_xlim(0, max(highs) * 1.3)
+            axis.text(hi + 0.02 * right, yi, f"{_range_text(lo, hi)} ms", va="center",
+                      fontsize=8)
+        axis.set_xlim(0, right)
         axis.set_xlabel("milliseconds per clip (lower is better)")
         axis.set_title(title)
     axes[0].set_yticks(y, [r[0] for r in rows])

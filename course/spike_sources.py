@@ -202,13 +202,28 @@ def boundary_ratios(grad_norms, boundaries, *, offsets=range(-3, 7), baseline: i
 # --------------------------------------------------------------------------------------
 
 
-def log_hist(ax, values, *, bins: int = 40, label: str | None = None, **kwargs) -> None:
-    """Histogram of positive `values` with log-spaced bins on a log x axis."""
+def log_edges(*samples, bins: int = 40) -> np.ndarray:
+    """`bins + 1` log-spaced edges covering the positive finite values of every sample."""
+    v = np.concatenate([np.asarray(s, dtype=np.float64).ravel() for s in samples])
+    v = v[np.isfinite(v) & (v > 0)]
+    return np.geomspace(v.min(), v.max() * 1.0001, bins + 1)
+
+
+def log_hist(ax, values, *, bins=40, label: str | None = None, log_count: bool = False,
+             **kwargs) -> None:
+    """Histogram of positive `values` on a log x axis.
+
+    `bins` is a number of log-spaced bins or an array of edges (`log_edges`, to share bins
+    between histograms); `log_count=True` puts the counts on a log axis too, so that a
+    single step far out in the tail stays visible.
+    """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v) & (v > 0)]
-    edges = np.geomspace(v.min(), v.max() * 1.0001, bins + 1)
+    edges = log_edges(v, bins=bins) if np.ndim(bins) == 0 else np.asarray(bins)
     ax.hist(v, bins=edges, label=label, **kwargs)
     ax.set_xscale("log")
+    if log_count:
+        ax.set_yscale("log")
 
 
 def tail_summary(values) -> dict[str, float]:

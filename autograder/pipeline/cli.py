@@ -46,12 +46,19 @@ def cmd_workspace(course: Course, args) -> int:
     from .generate import generate
     from .workspace import populate, write_config_stub
     write_config_stub(course)
-    for lesson in _lessons(course, args.lessons):
-        generate(course, lesson)
+    lessons = _lessons(course, args.lessons)
+    broken = []
+    for lesson in lessons:
+        try:  # one lesson that does not build must not keep a learner from the others
+            generate(course, lesson)
+        except PipelineError as exc:
+            broken.append(lesson)
+            print(f"{lesson}: could not be built, skipped:\n{str(exc)[-2000:]}", file=sys.stderr)
+            continue
         copied = populate(course, lesson)
         state = f"copied {len(copied)} file(s)" if copied else "your copy is kept as it is"
         print(f"{lesson}: {course.workspace / lesson} ({state})")
-    return 0
+    return 1 if len(broken) == len(lessons) else 0
 
 
 def cmd_submit(course: Course, args) -> int:

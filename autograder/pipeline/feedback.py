@@ -36,14 +36,15 @@ def pages_of(course: Course, lesson: str) -> list[Path]:
 
 
 def check_pages(course: Course, lesson: str) -> list[Path]:
-    source = nbformat.read(str(course.lessons_dir / lesson / f"{lesson}.ipynb"), as_version=4)
-    release = course.release_dir(lesson) / f"{lesson}.ipynb"
-    given = "\n".join(c.source for c in nbformat.read(str(release), as_version=4).cells) \
-        if release.is_file() else ""
-    lines = leaks.hidden_lines(source, given)
+    source = _read(course.lessons_dir / lesson / f"{lesson}.ipynb")
+    release = _text(_read(course.release_dir(lesson) / f"{lesson}.ipynb"))
     pages = pages_of(course, lesson)
     leaked = {}
     for page in pages:
+        student = page.parent.parent.name
+        # a line of the hidden tests that the learner also wrote in their own cells is theirs
+        own = _text(_read(course.submitted_dir(student, lesson) / f"{lesson}.ipynb"))
+        lines = leaks.hidden_lines(source, release + "\n" + own)
         found = leaks.find_leaks(page.read_text(encoding="utf-8"), lines, is_html=True)
         if found:
             leaked[page] = found
@@ -53,3 +54,11 @@ def check_pages(course: Course, lesson: str) -> list[Path]:
         raise PipelineError("feedback would show hidden tests; the pages were deleted "
                             f"(is HideHiddenTests in nbgrader_config.py?):\n{detail}")
     return pages
+
+
+def _read(path: Path):
+    return nbformat.read(str(path), as_version=4) if path.is_file() else None
+
+
+def _text(nb) -> str:
+    return "\n".join(c.source for c in nb.cells) if nb is not None else ""

@@ -194,7 +194,8 @@ def diagnose_spike_steps(grad_norms: Sequence[float], window: int, factor: float
         if _spikes_with(g, window, factor, **kw) == got_list and got_list != expected:
             lines.append(f"likely cause: {why}")
             break
-    return "; ".join(lines)
+    text = "; ".join(lines)
+    return text[:1].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@
 #include "gc_types.h"
 
 namespace gc {
-inline thread_local uint3 t_thread_idx;
-inline thread_local uint3 t_block_idx;
+static thread_local uint3 t_thread_idx;
+static thread_local uint3 t_block_idx;
 inline dim3 g_block_dim;
 inline dim3 g_grid_dim;
 }  // namespace gc

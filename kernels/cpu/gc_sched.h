@@ -50,7 +50,7 @@ struct Block {
     StackPool* pool = nullptr;
 };
 
-inline thread_local Block* t_block = nullptr;
+static thread_local Block* t_block = nullptr;
 inline fiber_fn g_thread_fn = nullptr;   // runs one CUDA thread of the kernel
 inline void* g_thread_arg = nullptr;
 inline int32_t g_schedule = S_FORWARD;

@@ -46,13 +46,15 @@ Along the way: per-example gradient norms (exercise), float16's overflow point (
 a softmax that survives float16 (exercise), and a trailing-median spike detector
 (exercise), applied to a recorded training run.
 
-Everything runs on a CPU in well under a minute; the long training runs were recorded in
-advance by `scripts/record_cascade.py` and are loaded from `course/data/cascade/`.
+Everything runs on a laptop CPU: the models are small, and the long training runs were
+recorded in advance by `scripts/record_cascade.py` and are loaded from
+`course/data/cascade/`. Norm clipping itself was proposed for recurrent networks by Pascanu,
+Mikolov & Bengio, [*On the difficulty of training recurrent neural
+networks*](https://arxiv.org/abs/1211.5063) (ICML 2013); lesson 2 starts there.
 """)
 
 nb.code("""
 import math
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -76,8 +78,8 @@ nb.markdown(r"""
 ## 1. Outlier examples
 
 With a loss averaged over a batch of $B$ examples, the batch gradient is the average of the
-per-example gradients: $g = \frac1B \sum_i g_i$. If one example's gradient $g_k$ is a
-hundred times longer than the others, it dominates the sum: the batch gradient points
+per-example gradients: $g = \frac1B \sum_i g_i$. If one example's gradient $g_k$ is many
+times longer than the others, it dominates the sum: the batch gradient points
 mostly where that one example wants to go, and its norm is roughly $\lVert g_k\rVert / B$
 however ordinary the rest of the batch is.
 
@@ -137,6 +139,9 @@ Rules:
 Hint: `torch.autograd.grad(loss, params)` returns the gradients as new tensors and does not
 touch any `.grad` (pass `allow_unused=True` to get `None` for a parameter the loss does not
 reach). If you prefer `loss.backward()`, save every `p.grad` first and put it back after.
+A loop over the batch is fine here; `torch.func` can also compute all per-example gradients
+in one vectorised call (`functional_call` + `vmap` + `grad`, see PyTorch's
+[per-sample gradients tutorial](https://docs.pytorch.org/tutorials/intermediate/per_sample_grads.html)).
 """)
 
 nb.solution("per_example_grad_norms", '''
@@ -361,7 +366,8 @@ assert not isinstance(smallest_overflowing_logit, bool), (
     "`smallest_overflowing_logit` should be an integer such as 7, not True/False")
 ''')
 
-nb.hidden_test("test_smallest_overflowing_logit_hidden", points=2, source='''
+nb.hidden_test("test_smallest_overflowing_logit_hidden", points=2,
+               note="# Hidden tests check the exact value.", source='''
 from autograder.reference import spike_sources as ref
 
 answer = int(smallest_overflowing_logit)
@@ -378,10 +384,11 @@ if answer != ref.smallest_overflowing_logit:
 ''')
 
 nb.markdown(r"""
-So in float16 a logit of 12 is already past the edge, and a softmax written the textbook way,
-$\mathrm{softmax}(z)_j = e^{z_j} / \sum_k e^{z_k}$, divides `inf` by `inf`. Logits of a
-dozen or more are ordinary in a trained language model. Here is `ss.naive_softmax` in float16,
-and what the resulting `NaN` does to a gradient in PyTorch:
+So in float16 every logit from `smallest_overflowing_logit` up is past the edge, and a
+softmax written the textbook way, $\mathrm{softmax}(z)_j = e^{z_j} / \sum_k e^{z_k}$,
+divides `inf` by `inf`. Large logits are ordinary in a confident model: the loss rewards
+making the right one large. Here is `ss.naive_softmax` in float16, and what it does to a
+gradient in PyTorch:
 """)
 
 nb.code("""
@@ -396,8 +403,8 @@ print("loss:", loss.item(), "  gradient w.r.t. the logits:", z.grad[0].tolist())
 """)
 
 nb.markdown(r"""
-One `NaN` in one logit of one example makes the loss `NaN`, and backpropagation spreads it to
-every gradient it touches. The fix is an identity: for any constant $c$,
+One overflowing logit turns the probabilities into 0 and `NaN` and the loss into `inf`, and
+backpropagation spreads `NaN` to every gradient it touches. The fix is an identity: for any constant $c$,
 $e^{z_j - c} / \sum_k e^{z_k - c} = e^{z_j} / \sum_k e^{z_k}$. Choosing $c = \max_k z_k$ makes
 every exponent $\le 0$, so nothing overflows, and the largest term is exactly $e^0 = 1$, so
 the denominator is at least 1. `torch.softmax` and `F.cross_entropy` do this internally.
@@ -628,14 +635,15 @@ print(f"{plain[0].meta['n_params']:,} parameters; {plain[0].steps} steps; batch 
       f"max_norm {plain[0].meta['max_norm']}")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+edges = ss.log_edges(*(t.grad_norm for t in plain), bins=40)
 for t in plain:
     axes[0].plot(t.grad_norm, lw=0.8, label=t.name)
-    ss.log_hist(axes[1], t.grad_norm, bins=40, histtype="step", label=t.name)
+    ss.log_hist(axes[1], t.grad_norm, bins=edges, log_count=True, histtype="step", label=t.name)
 axes[0].set_yscale("log")
 axes[0].set_xlabel("step")
 axes[0].set_ylabel("global gradient norm")
 axes[1].set_xlabel("global gradient norm (log-spaced bins)")
-axes[1].set_ylabel("steps")
+axes[1].set_ylabel("steps (log scale)")
 axes[1].legend(fontsize=7)
 plt.tight_layout()
 plt.show()
@@ -939,13 +947,16 @@ plt.show()
 
 nb.markdown(r"""
 **What the runs show, and what they do not.** A switch of the data mixture does lift the
-gradient norm for a step or two, and the control shows that this is not chance. But read
-the numbers above before repeating the story: the typical lift at a switch is a factor of
-about two, not five, and the biggest spikes found by your detector came early in the runs,
-mostly not at a boundary — they look like sources 1 and 2 (an odd batch while the model is
-still fragile), not like source 3. Lesson 8 measures how often spikes fall near a switch
-against chance, and what clipping changes; the recorded runs with warmup and clipping live
-in the same folder.
+gradient norm for a step or two, and the static control, whose curve stays flat, shows that
+this is not chance. But read the printed numbers before repeating the story. The average
+lift at a bandit switch is modest (the first ratio printed for the bandit mixture), no
+boundary in any seed is followed by a step above five times its baseline, and the biggest
+spikes your detector found came early in the runs, mostly away from a boundary: they look
+more like an odd batch hitting a model that is still fragile (sources 1 and 2) than like
+source 3. A switch that replaces the whole stream at once, as in `ss.switch_run`, lifts the
+norm more than the bandit's partial switches do. Lesson 8 measures how often spikes fall
+near a switch against chance, on larger models too, and what clipping changes; the recorded
+runs with warmup and clipping live in the same folder.
 
 ## Summary
 

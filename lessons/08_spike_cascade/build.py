@@ -283,10 +283,12 @@ nb.markdown("""
 Read the tables against the story. A switch does lift the norm, compared with switch-free
 steps of the same run and with the static control, but by less than a factor of two in the
 median, and the loss rises with it. Moderate jumps (above 2x) cluster near switches, well
-above chance. Big jumps (above 3x or 5x) are few; the largest come in the first few dozen
-steps, and they do not sit near a switch more often than chance. The story's picture of
-10-100x spikes at every transition is not what these runs show. The numbers differ from
-seed to seed, which is why there are three.
+above chance. Big jumps (above 3x or 5x) are few, the largest come in the first few dozen
+steps, and none of them sits near a switch. Look at the static rows: the control never
+switches source, yet it has big early spikes too. Those come from the start of training
+with a full learning rate, not from the bandit. The story's picture of 10-100x spikes at
+every transition is not what these runs show. The numbers differ from seed to seed, which
+is why there are three.
 """)
 
 # --------------------------------------------------------------------------------------
@@ -404,11 +406,13 @@ checks.same_as_reference(repetition_score, ref.repetition_score, (tuple(b"aaab  
 ''')
 
 nb.markdown("""
-On raw bytes the score says little: spaces and newlines are the most frequent byte of
-almost any text, and greedy decoding of a small model loves runs of them. So we score two
-token streams that mean something: **words** (runs of non-whitespace, each distinct word
-one id, `textstats.word_ids`) and **non-whitespace bytes** (`textstats.non_space_bytes`).
-The last sample of every bandit run, at temperature 1 and greedy:
+Which tokens? On raw bytes, whitespace dominates: spaces and newlines are the most frequent
+byte of almost any text, so a byte score mostly measures how much whitespace there is. We
+score two streams that mean something: **words** (runs of non-whitespace, each distinct
+word one id, `textstats.word_ids`) and **non-whitespace bytes**
+(`textstats.non_space_bytes`), and print the byte score beside them, since a sample made
+of nothing but newlines has no words at all (both scores are then 0.0) and only the byte
+score sees it. The last sample of every bandit run, at temperature 1 and greedy:
 """)
 
 nb.code("""
@@ -432,10 +436,10 @@ for temp in ("temp1", "greedy"):
 """)
 
 nb.markdown("""
-Read the word scores. At temperature 1, which is how the story's model would have been
-sampled, no run of ours is locked in: the samples are poor but varied. Greedy samples
-repeat a word or a run of whitespace in every configuration, guarded ones included, so
-greedy repetition is a symptom of a small, young model, not of the missing clip.
+Read the word scores. At temperature 1, which is how a model is sampled in use, no run of
+ours is locked in: the samples are poor but varied. Greedy samples repeat a word ("the the
+the", "an an an") or a run of whitespace in every configuration, guarded runs included,
+so greedy repetition is a symptom of a small, young model, not of the missing clip.
 """)
 
 # --------------------------------------------------------------------------------------

@@ -89,9 +89,9 @@ from course.cascade.replay import run_view
 from course.cascade.widget import live_trace
 import matplotlib.pyplot as plt
 
-live = [live_trace(max_norm, steps=60, progress=False) for max_norm in (None, 0.5)]
-fig = static_figure([run_view(t, t.steps - 1) for t in live], total=60)
-fig.suptitle("live: small model, plain Adam, no clip vs clip at 0.5 (60 steps)")
+live = [live_trace(max_norm, steps=40, progress=False) for max_norm in (None, 0.5)]
+fig = static_figure([run_view(t, t.steps - 1) for t in live], total=40)
+fig.suptitle("live: small model, plain Adam, no clip vs clip at 0.5 (40 steps)")
 plt.show()
 """)
 

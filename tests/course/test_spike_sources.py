@@ -99,5 +99,9 @@ def test_tail_summary_and_log_hist():
     assert s["share > 5x median"] == pytest.approx(0.2) and s["n"] == 5
     fig, ax = plt.subplots()
     ss.log_hist(ax, [0.1, 1.0, 10.0, np.nan, 0.0], bins=5)
-    assert ax.get_xscale() == "log"
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    edges = ss.log_edges([0.1, 1.0], [10.0, -1.0], bins=2)
+    np.testing.assert_allclose(edges, [0.1, 1.0, 10.0], rtol=1e-3)
+    ss.log_hist(ax, [0.5, 2.0], bins=edges, log_count=True)
+    assert ax.get_yscale() == "log"
     plt.close(fig)

@@ -18,7 +18,8 @@ from autograder.pipeline.hide_hidden_tests import PLACEHOLDER
 from . import synthetic as s
 from .support import driver, make_tiny_course
 
-pytestmark = pytest.mark.slow
+# the module fixture drives a whole class through nbgrader: minutes on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 L = s.LESSON
 SOLVED = {**s.SOLUTIONS, **s.ANSWERS}
