@@ -5,11 +5,14 @@
 Measures, on this machine:
   1. first compile of grad_clip.cu (empty cache) and of a one-line kernel;
   2. the overhead of a cached launch (a kernel that does nothing, one small array);
-  3. the reference three-kernel clip on 2**22 float32 values against NumPy
-     (np.dot for the norm, in-place multiply), clipping and not, checks on and off;
+  3. the reference three-kernel clip on 2**22 float32 values against NumPy doing the
+     same work (the norm as the square root of np.dot, then an in-place multiply when
+     clipping), clipping and not, checks on and off: CPU time (this process plus the
+     kernel worker) and wall time, NumPy and kernels measured alternately;
   4. the same partial-norm reduction on Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1,
      run in a subprocess; numba must be importable, e.g. from --numba-path).
 Prints medians; numbers depend on the machine and its load (printed with them).
+`--rounds N` repeats the pipeline measurement (default 3), `--no-numba` skips step 4.
 """
 
 from __future__ import annotations
@@ -38,19 +41,6 @@ def median_ms(fn, reps: int, setup=lambda: None) -> float:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
-def median_cpu_ms(fn, reps: int, setup=lambda: None) -> float:
-    """CPU time (this process, plus the kernel worker's time inside launches): a measure
-    that a loaded machine disturbs far less than wall time."""
-    from kernels.cpu import launch
-    times = []
-    for _ in range(reps):
-        setup()
-        w0, c0 = launch.total_kernel_cpu_seconds, time.process_time()
-        fn()
-        times.append(time.process_time() - c0 + launch.total_kernel_cpu_seconds - w0)
     return statistics.median(times) * 1e3
 
 
@@ -98,7 +88,27 @@ def bench_launch() -> dict:
     return {"cached launch overhead (no-op kernel), ms": median_ms(lambda: k((1,), (32,), (x,)), 200)}
 
 
-def bench_pipeline(n: int, reps: int) -> dict:
+def load() -> str:
+    """The 1-minute load average (what `uptime` prints first)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def timed(fn, setup=lambda: None) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one call: CPU is this process's plus the kernel
+    worker's inside the launches, which a loaded machine disturbs far less than wall time."""
+    from kernels.cpu import launch
+    setup()
+    w0, c0, k0 = time.perf_counter(), time.process_time(), launch.total_kernel_cpu_seconds
+    fn()
+    return (time.process_time() - c0 + launch.total_kernel_cpu_seconds - k0,
+            time.perf_counter() - w0)
+
+
+def bench_pipeline(n: int, reps: int, rounds: int = 1) -> dict:
+    """NumPy and the three kernels, measured alternately (one NumPy clip, one kernel clip,
+    ...) so that both see the same machine load; `rounds` repeats the whole measurement.
+    Reports medians over all repetitions, the median of the per-repetition ratios, and
+    the range of the per-round medians."""
     from kernels import reference
     from kernels.cpu import module as cpu_module
     g0 = np.random.default_rng(0).standard_normal(n).astype(np.float32)
@@ -115,22 +125,42 @@ def bench_pipeline(n: int, reps: int) -> dict:
         return total
 
     out = {}
+    loads = []
     for case, max_norm in (("clip", norm / 2), ("no clip", norm * 2)):
-        out[f"numpy (np.dot), {case}, ms"] = median_ms(lambda: numpy_clip([g], max_norm), reps, reset)
-        out[f"numpy (np.dot), {case}, CPU ms"] = median_cpu_ms(lambda: numpy_clip([g], max_norm), reps, reset)
-        out[f"numpy (sum of g*g), {case}, ms"] = median_ms(lambda: numpy_elementwise(max_norm), reps, reset)
         for checks in ("1", "0"):
             os.environ["KERNELS_BOUNDS_CHECK"] = checks
             reference.module.cache_clear()
             reference.clip_grad_norm([g], max_norm)  # compile outside the timing
             label = "checked" if checks == "1" else "fast mode (KERNELS_BOUNDS_CHECK=0)"
-            out[f"kernels CPU backend, {label}, {case}, ms"] = median_ms(
-                lambda: reference.clip_grad_norm([g], max_norm), reps, reset)
-            out[f"kernels CPU backend, {label}, {case}, CPU ms"] = median_cpu_ms(
-                lambda: reference.clip_grad_norm([g], max_norm), reps, reset)
+            runs = {"numpy": [], "kernels": []}
+            per_round = []
+            for _ in range(rounds):
+                loads.append(os.getloadavg()[0])
+                rnp, rk = [], []
+                for _ in range(reps):
+                    rnp.append(timed(lambda: numpy_clip([g], max_norm), reset))
+                    rk.append(timed(lambda: reference.clip_grad_norm([g], max_norm), reset))
+                runs["numpy"] += rnp
+                runs["kernels"] += rk
+                per_round.append(statistics.median(k[0] / a[0] for k, a in zip(rk, rnp)))
+            med = lambda xs, i: statistics.median(x[i] for x in xs) * 1e3
+            if checks == "1":
+                out[f"numpy (np.dot), {case}, CPU ms"] = med(runs["numpy"], 0)
+                out[f"numpy (np.dot), {case}, wall ms"] = med(runs["numpy"], 1)
+            out[f"kernels CPU backend, {label}, {case}, CPU ms"] = med(runs["kernels"], 0)
+            out[f"kernels CPU backend, {label}, {case}, wall ms"] = med(runs["kernels"], 1)
+            ratios = [k[0] / a[0] for k, a in zip(runs["kernels"], runs["numpy"])]
+            wall_ratios = [k[1] / a[1] for k, a in zip(runs["kernels"], runs["numpy"])]
+            out[f"pipeline vs numpy np.dot, {label}, {case}, CPU (x slower)"] = statistics.median(ratios)
+            out[f"pipeline vs numpy np.dot, {label}, {case}, wall (x slower)"] = statistics.median(wall_ratios)
+            if rounds > 1:
+                out[f"  same, CPU, range of the {rounds} round medians"] = (
+                    f"{min(per_round):.1f} .. {max(per_round):.1f}")
+        out[f"numpy (sum of g*g), {case}, wall ms"] = median_ms(lambda: numpy_elementwise(max_norm), reps, reset)
         os.environ["KERNELS_BOUNDS_CHECK"] = "1"
         reference.module.cache_clear()
         assert cpu_module.bounds_checks()
+    out["load average during the pipeline runs"] = f"{min(loads):.1f} .. {max(loads):.1f}"
     return out
 
 
@@ -195,22 +225,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--numba-path", default=str(ROOT / "build" / "bench-deps"))
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--rounds", type=int, default=3, help="repeat the pipeline measurement")
+    ap.add_argument("--no-numba", action="store_true", help="skip the Numba simulator")
     args = ap.parse_args(argv)
     reps = 5 if args.quick else 15
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-    results = {}
-    for part in (bench_compile, bench_launch, lambda: bench_pipeline(1 << 22, reps),
-                 lambda: bench_numba(1 << 16, 16, 256, args.numba_path)):
+    rounds = 1 if args.quick else args.rounds
+    print(f"machine: {os.cpu_count()} cores, load average {load()} at start")
+    parts = [bench_compile, bench_launch, lambda: bench_pipeline(1 << 22, reps, rounds)]
+    if not args.no_numba:
+        parts.append(lambda: bench_numba(1 << 16, 16, 256, args.numba_path))
+    for part in parts:
         r = part()
-        results.update(r)
         for k, v in r.items():
             print(f"  {k:72s} {v:10.3f}" if isinstance(v, float) else f"  {k:72s} {v}")
-    for case in ("clip", "no clip"):
-        for unit in ("ms", "CPU ms"):
-            ratio = (results[f"kernels CPU backend, checked, {case}, {unit}"]
-                     / results[f"numpy (np.dot), {case}, {unit}"])
-            print(f"  {f'pipeline vs numpy np.dot, checked, {case}, {unit} (x slower)':72s} {ratio:10.1f}")
-    print(f"load average {os.getloadavg()[0]:.1f} at end")
+        print(f"  (load average {load()})")
+    print(f"load average {load()} at end")
     return 0
 
 

@@ -8,6 +8,7 @@ end.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import Sequence
@@ -67,11 +68,22 @@ def clip_grad_norm(grads: Sequence, max_norm: float, threads: int = 256,
     counts = [blocks or default_blocks(int(g.size), threads, backend) for g in grads]
     partial = xp.zeros(sum(counts), dtype=np.float32)
     out = xp.zeros(2, dtype=np.float32)
-    offset = 0
-    for g, b in zip(grads, counts):
-        partial_k((b,), (threads,), (g, np.int64(g.size), partial[offset:]))
-        offset += b
-    final_k((1,), (threads,), (partial, np.int32(partial.size), np.float32(max_norm), out))
-    for g, b in zip(grads, counts):
-        scale_k((b,), (threads,), (g, np.int64(g.size), out))
+    with _on_device(backend):
+        offset = 0
+        for g, b in zip(grads, counts):
+            partial_k((b,), (threads,), (g, np.int64(g.size), partial[offset:]))
+            offset += b
+        final_k((1,), (threads,), (partial, np.int32(partial.size), np.float32(max_norm), out))
+        for g, b in zip(grads, counts):
+            scale_k((b,), (threads,), (g, np.int64(g.size), out))
     return float(out[0])
+
+
+def _on_device(backend: str):
+    """On the CPU backend, keep the arrays in the worker's shared memory between the three
+    kernels (as they stay in device memory on a GPU) instead of copying `g` in again for
+    k_grad_scale; this function does not touch them between its launches."""
+    if backend != "cpu":
+        return contextlib.nullcontext()
+    from .cpu.launch import resident
+    return resident()

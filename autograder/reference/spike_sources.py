@@ -190,10 +190,13 @@ def diagnose_spike_steps(grad_norms: Sequence[float], window: int, factor: float
          "(torch.median returns the lower one; use np.median or statistics.median)",
          dict(lo=lambda i: i - window, hi=lambda i: i, center=_lower_median)),
     ]
+    causes: list[str] = []
     for why, kw in mistakes:
-        if _spikes_with(g, window, factor, **kw) == got_list and got_list != expected:
-            lines.append(f"likely cause: {why}")
-            break
+        if (got_list != expected and _spikes_with(g, window, factor, **kw) == got_list
+                and why not in causes):
+            causes.append(why)
+    if causes:
+        lines.append("likely cause: " + "; or: ".join(causes))
     text = "; ".join(lines)
     return text[:1].upper() + text[1:]
 

@@ -25,9 +25,11 @@ def cache_root() -> Path:
 
 
 def prelude_digest() -> str:
-    """Hash of every prelude header: editing one invalidates the cache."""
+    """Hash of every prelude header and of the source-to-C++ translator: editing one
+    invalidates the cache."""
     h = hashlib.sha256()
-    for p in sorted(HERE.glob("*.h")):
+    translator = [HERE / "rewrite.py", HERE / "translate.py", HERE.parent / "signature.py"]
+    for p in sorted(HERE.glob("*.h")) + translator:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()

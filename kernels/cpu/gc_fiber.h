@@ -4,12 +4,16 @@
 // pointers, pop); elsewhere it falls back to POSIX ucontext, which is correct but slower
 // (it saves the signal mask with a system call).  Stacks come from a pool and are reused
 // across blocks and launches; each has a guard page, so a runaway recursion faults
-// cleanly instead of corrupting a neighbour.
+// cleanly instead of corrupting a neighbour.  Each stack lives in a slot aligned to its
+// power-of-two size, with the fiber's threadIdx/blockIdx (`Here`) at the top, so kernel
+// code finds them from its frame address (gc_builtins.h) without thread-local storage.
 #pragma once
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <pthread.h>
+#include <stdint.h>
+#include "gc_builtins.h"
 
 #if defined(__x86_64__) && !defined(GC_FIBER_UCONTEXT)
 #define GC_FIBER_ASM 1
@@ -102,10 +106,27 @@ inline void ctx_switch(Context* from, Context* to) { swapcontext(&from->uc, &to-
 
 inline size_t g_stack_size = 64 * 1024;   // usable bytes per fiber stack (KERNELS_STACK_KB)
 constexpr size_t k_page = 4096;
+inline size_t g_slot_size = 0;            // a power of two: guard page, stack, `Here`
+
+// Slots are aligned to their (power-of-two) size, so `here()` finds the top of the slot
+// from any frame address on it.
+inline void set_stack_size(size_t usable) {
+    g_stack_size = usable;
+    size_t need = k_page + usable + 128 * 192 + 64;   // guard, stack, colour, Here
+    size_t slot = k_page;
+    unsigned shift = 12;
+    while (slot < need) { slot <<= 1; ++shift; }
+    g_slot_size = slot;
+    g_slot_mask = slot - 1;
+    g_slot_shift = shift;
+}
+
+inline Here* slot_here(char* slot) { return here_of((uintptr_t)slot); }
 
 struct StackPool {
     char** free_list = nullptr;
     int n_free = 0, cap = 0, owned = 0;   // the free list can hold every stack owned
+    size_t slot = 0;                      // g_slot_size its stacks were made for
 
     char* take() {
         if (n_free == 0) grow(64);
@@ -113,10 +134,11 @@ struct StackPool {
     }
     void give(char* s) { free_list[n_free++] = s; }
     void grow(int count) {
-        size_t one = g_stack_size + k_page;
-        char* region = (char*)mmap(nullptr, one * count, PROT_READ | PROT_WRITE,
-                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (region == MAP_FAILED) return;
+        size_t one = g_slot_size;
+        char* raw = (char*)mmap(nullptr, one * (count + 1), PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (raw == MAP_FAILED) return;
+        char* region = (char*)(((uintptr_t)raw + one - 1) & ~(uintptr_t)(one - 1));
         owned += count;
         if (owned > cap) {
             int ncap = (cap ? cap * 2 : 128);
@@ -127,16 +149,18 @@ struct StackPool {
         for (int i = 0; i < count; ++i) {
             char* lo = region + i * one;
             mprotect(lo, k_page, PROT_NONE);   // guard page below the stack
-            free_list[n_free++] = lo + k_page;
+            free_list[n_free++] = lo;
         }
     }
 };
 
-// Where a fiber's stack starts: below the top by a per-stack "colour", so that the hot
-// top-of-stack lines of a block's fibers spread over the cache sets instead of all
-// landing in one (stacks are a power-of-two-ish distance apart).
-inline size_t stack_top_offset(char* lo) {
-    return (((uintptr_t)lo / (g_stack_size + k_page)) % 128) * 192;
+// A fiber's stack starts just below its slot's `Here` (coloured: see `here_of`).
+inline char* stack_top(char* slot) { return (char*)slot_here(slot); }
+
+// Prepare `c` to run fn(arg) on the stack of `slot`.
+inline void ctx_make_slot(Context* c, char* slot, fiber_fn fn, void* arg) {
+    char* lo = slot + k_page;
+    ctx_make(c, lo, (size_t)(stack_top(slot) - lo), fn, arg);
 }
 
 // One pool per OS thread slot of a launch, kept for the library's lifetime.
@@ -146,8 +170,10 @@ inline int g_pools_free = 0;
 
 inline StackPool* acquire_pool() {
     pthread_mutex_lock(&g_pools_lock);
-    StackPool* p = g_pools_free ? g_pools[--g_pools_free] : new StackPool();
+    StackPool* p = g_pools_free ? g_pools[--g_pools_free] : nullptr;
     pthread_mutex_unlock(&g_pools_lock);
+    if (p && p->slot != g_slot_size) p = nullptr;   // made for another KERNELS_STACK_KB: dropped
+    if (!p) { p = new StackPool(); p->slot = g_slot_size; }
     return p;
 }
 inline void release_pool(StackPool* p) {

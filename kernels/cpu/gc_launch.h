@@ -150,7 +150,7 @@ inline void* run_slot(void*) {
     ensure_altstack();
     Block b;
     block_init(&b, g_grid.threads_per_block);
-    if (g_grid.fibers) b.pool = acquire_pool();
+    b.pool = acquire_pool();
     unsigned char* dyn = nullptr;
     if (g_dyn_shared_bytes > 0) {
         dyn = (unsigned char*)aligned_alloc(64, (g_dyn_shared_bytes + 63) & ~63ll);
@@ -166,6 +166,7 @@ inline void* run_slot(void*) {
                             (unsigned)(lin / ((uint64_t)g_grid_dim.x * g_grid_dim.y))};
         // Shared memory starts as garbage on a GPU: make reads before writes visible (NaN, -1).
         if (dyn) memset(dyn, 0xFF, g_dyn_shared_bytes);
+        b.bid = t_block_idx;
         b.rng = splitmix(g_seed * 0x100000001B3ull ^ lin);
         b.cur = nullptr;
         if (g_grid.fibers) run_block_fibers(&b); else run_block_plain(&b);
@@ -192,7 +193,7 @@ inline int run_grid(LaunchDesc* d, fiber_fn fn, void* arg, bool fibers) {
     g_seed = d->seed;
     g_thread_fn = fn;
     g_thread_arg = arg;
-    if (d->stack_kb > 0) g_stack_size = (size_t)d->stack_kb * 1024;
+    set_stack_size(d->stack_kb > 0 ? (size_t)d->stack_kb * 1024 : (size_t)64 * 1024);
     Dl_info info;
     if (dladdr((void*)&run_grid, &info)) d->lib_base = (uint64_t)info.dli_fbase;
     if (g_crash) g_crash->lib_base = d->lib_base;

@@ -154,7 +154,7 @@ struct shared_array {
 };
 
 // Dynamic shared memory of the running block (`shared_mem` bytes of the launch).
-static thread_local unsigned char* t_dyn_shared = nullptr;
+inline thread_local unsigned char* t_dyn_shared = nullptr;
 inline long long g_dyn_shared_bytes = 0;
 
 template <class T, lit Name>

@@ -2,9 +2,13 @@
 //
 // A fiber runs until it reaches a barrier (__syncthreads or a warp operation) or returns;
 // then the next ready fiber runs, in the order the launch's schedule gives (forward,
-// reverse, or a seeded random permutation that changes at every barrier).  When every
-// live fiber waits, the scheduler checks that they wait at the same barrier and releases
-// them.  A kernel whose source has no barrier at all runs its threads as plain calls.
+// reverse, or a seeded random permutation that changes at every barrier).  The fiber that
+// stops switches straight to the next one of the pass (one context switch, not two via the
+// scheduler); the last one of a pass returns to the scheduler.  When every live fiber
+// waits, the scheduler checks that they wait at the same barrier and releases them (the
+// common case, all at one __syncthreads(), is known from counts kept as they arrive).  A
+// kernel that uses no barrier (per kernel: translate.fiber_kernels) runs its threads as
+// plain calls, one after another, on a single fiber stack.
 #pragma once
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,14 +47,23 @@ struct Block {
     Warp* warps = nullptr;
     Context sched;
     Fiber* cur = nullptr;
+    int pos = 0;          // position in `order` of the fiber running in this pass
     int ndone = 0;
     unsigned bar_gen = 0;
     int bar_acc[2] = {0, 0};
+    // Bookkeeping of the current __syncthreads() round, so that the common case (every
+    // thread waits at one barrier) is released without rescanning the block.
+    int nbar = 0;         // fibers waiting at __syncthreads()
+    int bar_line = 0;     // line the first of them waits at
+    bool bar_mixed = false;   // some wait at another line
+    bool warp_used = false;   // a warp operation ran in this block: always rescan
     uint64_t rng = 0;
     StackPool* pool = nullptr;
+    uint3* tid_slot = nullptr;   // this OS thread's t_thread_idx (for error reports)
+    uint3 bid{};                 // blockIdx of the block running
 };
 
-static thread_local Block* t_block = nullptr;
+inline thread_local Block* t_block = nullptr;
 inline fiber_fn g_thread_fn = nullptr;   // runs one CUDA thread of the kernel
 inline void* g_thread_arg = nullptr;
 inline int32_t g_schedule = S_FORWARD;
@@ -99,19 +112,70 @@ inline void make_order(Block* b) {
     }
 }
 
+inline void fiber_main(void* p);
+
+// A fiber's first run in this block: a stack from the pool, its `Here`, its entry.
+[[gnu::noinline]] inline bool first_run(Block* b, Fiber* f) {
+    f->stack = b->pool->take();
+    if (!f->stack) { report(E_INTERNAL, 0, "out of memory for fiber stacks"); return false; }
+    Here* h = slot_here(f->stack);
+    h->tid = f->tid;
+    h->bid = b->bid;
+    h->block = b;
+    ctx_make_slot(&f->ctx, f->stack, fiber_main, f);
+    return true;
+}
+
+// Make `f` the running fiber.
+[[gnu::always_inline]] inline bool enter(Block* b, Fiber* f) {
+    if (__builtin_expect(!f->stack, 0) && !first_run(b, f)) return false;
+    *b->tid_slot = f->tid;
+    b->cur = f;
+    return true;
+}
+
+// The next ready fiber of this pass (in the schedule's order) after the running one.
+inline Fiber* next_in_pass(Block* b) {
+    for (int k = b->pos + 1; k < b->n; ++k) {
+        Fiber* f = &b->f[b->order[k]];
+        if (f->state == F_READY) { b->pos = k; return f; }
+    }
+    b->pos = b->n;
+    return nullptr;
+}
+
+// The running fiber `f` stops (waits or is done): switch straight to the next ready fiber
+// of the pass, or back to the scheduler at the end of the pass (or after a fault).  The
+// order is exactly that of a scheduler loop over `order`; only the detour is saved.
+inline void leave(Block* b, Fiber* f) {
+    if (!g_abort) {
+        Fiber* nx = next_in_pass(b);
+        if (nx && enter(b, nx)) { ctx_switch(&f->ctx, &nx->ctx); return; }
+    }
+    ctx_switch(&f->ctx, &b->sched);
+}
+
 // Called by a fiber: wait (state) at a barrier on `line` until the scheduler releases it.
 inline void suspend(Block* b, int32_t state, int line) {
     Fiber* f = b->cur;
     f->state = state;
     f->line = line;
-    ctx_switch(&f->ctx, &b->sched);
+    if (state == F_AT_BLOCK) {
+        if (b->nbar++ == 0) b->bar_line = line;
+        else if (line != b->bar_line) b->bar_mixed = true;
+    } else {
+        b->warp_used = true;
+    }
+    leave(b, f);
 }
 
 inline void fiber_main(void* p) {
     Fiber* f = (Fiber*)p;
     g_thread_fn(g_thread_arg);
     f->state = F_DONE;
-    ctx_switch(&f->ctx, &t_block->sched);
+    Block* b = t_block;
+    ++b->ndone;
+    leave(b, f);   // its stack stays with it until the block ends
     abort();  // a finished fiber is never resumed
 }
 
@@ -155,8 +219,21 @@ inline bool release_warps(Block* b) {
     return released;
 }
 
+inline void release_done(Block* b) {
+    b->bar_gen++;
+    b->bar_acc[b->bar_gen & 1] = 0;
+    b->nbar = 0;
+    b->bar_mixed = false;
+}
+
 // Every live fiber waits: check they wait at one __syncthreads() and release them.
 inline bool release_block(Block* b) {
+    if (!b->warp_used && !b->bar_mixed && b->ndone == 0 && b->nbar == b->n) {
+        // the common case: all threads of the block wait at the same __syncthreads()
+        for (int i = 0; i < b->n; ++i) b->f[i].state = F_READY;
+        release_done(b);
+        return true;
+    }
     Fiber* first = nullptr;
     Fiber* exited = nullptr;
     for (int i = 0; i < b->n; ++i) {
@@ -196,8 +273,7 @@ inline bool release_block(Block* b) {
     }
     for (int i = 0; i < b->n; ++i)
         if (b->f[i].state == F_AT_BLOCK) b->f[i].state = F_READY;
-    b->bar_gen++;
-    b->bar_acc[b->bar_gen & 1] = 0;
+    release_done(b);
     return true;
 }
 
@@ -207,49 +283,66 @@ inline void run_block_fibers(Block* b) {
     b->ndone = 0;
     b->bar_gen = 0;
     b->bar_acc[0] = b->bar_acc[1] = 0;
+    b->nbar = 0;
+    b->bar_mixed = false;
+    b->warp_used = false;
+    b->tid_slot = &t_thread_idx;   // the TLS address is fixed for this OS thread: look it up once
     make_order(b);
-    uint3* tid_slot = &t_thread_idx;   // the TLS address is fixed for this OS thread: look it up once
     for (;;) {
-        for (int k = 0; k < b->n; ++k) {
-            Fiber* f = &b->f[b->order[k]];
-            if (f->state != F_READY) continue;
-            if (!f->stack) {
-                f->stack = b->pool->take();
-                if (!f->stack) { report(E_INTERNAL, 0, "out of memory for fiber stacks"); goto out; }
-                ctx_make(&f->ctx, f->stack, g_stack_size - stack_top_offset(f->stack), fiber_main, f);
-            }
-            *tid_slot = f->tid;
-            b->cur = f;
-            ctx_switch(&b->sched, &f->ctx);
-            if (f->state == F_DONE) { b->pool->give(f->stack); f->stack = nullptr; ++b->ndone; }
-            if (g_abort) goto out;
-        }
+        // One pass: every ready fiber runs once, in order, until it waits or returns; each
+        // hands over to the next (leave), the last one comes back here.
+        b->pos = -1;
+        Fiber* f = next_in_pass(b);
+        if (f && enter(b, f)) ctx_switch(&b->sched, &f->ctx);
+        if (g_abort) break;
         if (b->ndone == b->n) break;
         if (release_warps(b)) { if (g_schedule == S_RANDOM) make_order(b); continue; }
         if (g_abort || !release_block(b)) break;
         if (g_schedule == S_RANDOM) make_order(b);
     }
-out:
-    for (int i = 0; i < b->n; ++i)   // fibers abandoned after a fault give their stacks back
+    for (int i = 0; i < b->n; ++i)   // stacks go back to the pool when the block ends
         if (b->f[i].stack) { b->pool->give(b->f[i].stack); b->f[i].stack = nullptr; }
+}
+
+// A block of a kernel without barriers: its threads one after another as plain calls, on
+// one fiber stack (so that threadIdx is found as in fiber mode).
+inline void plain_main(void* p) {
+    Block* b = (Block*)p;
+    Here* h = here();
+    uint3* tid_slot = b->tid_slot;
+    fiber_fn fn = g_thread_fn;
+    void* arg = g_thread_arg;
+    for (int k = 0; k < b->n; ++k) {
+        uint3 t = b->f[b->order[k]].tid;
+        h->tid = t;
+        *tid_slot = t;
+        fn(arg);
+        if (g_abort) break;
+    }
+    Context dead;   // never resumed
+    ctx_switch(&dead, &b->sched);
+    abort();
 }
 
 inline void run_block_plain(Block* b) {
     make_order(b);
-    uint3* tid_slot = &t_thread_idx;
-    fiber_fn fn = g_thread_fn;
-    void* arg = g_thread_arg;
-    for (int k = 0; k < b->n; ++k) {
-        *tid_slot = b->f[b->order[k]].tid;
-        fn(arg);
-        if (g_abort) return;
-    }
+    b->tid_slot = &t_thread_idx;
+    b->cur = nullptr;
+    char* slot = b->pool->take();
+    if (!slot) { report(E_INTERNAL, 0, "out of memory for fiber stacks"); return; }
+    Here* h = slot_here(slot);
+    h->bid = b->bid;
+    h->block = b;
+    Context c;
+    ctx_make_slot(&c, slot, plain_main, b);
+    ctx_switch(&b->sched, &c);
+    b->pool->give(slot);
 }
 
 // ---- __syncthreads and friends ------------------------------------------------------
 
 inline Block* in_fiber(int line) {
-    Block* b = t_block;
+    Block* b = (Block*)here()->block;
     if (__builtin_expect(b != nullptr && b->cur != nullptr, 1)) return b;
     report(E_INTERNAL, line, "a barrier ran outside the fiber scheduler");
     return nullptr;

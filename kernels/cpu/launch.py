@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
@@ -45,10 +46,86 @@ def os_threads() -> int:
 _lock = threading.RLock()   # one launch at a time: they share the arena and the worker
 
 
+class _Resident:
+    """Arrays left in the arena between the launches of one pipeline, as on a GPU where the
+    data stays in device memory between kernels.  After every successful launch each
+    argument's arena copy equals the caller's array (unwritten ones were not changed,
+    written ones were copied back), so a later launch of the same pipeline that passes the
+    same memory again need not copy it in, provided the caller did not modify it in
+    between: the promise that `resident()` asks for.  Regions are placed one after another
+    (never over each other) and keyed by their address and size in the caller."""
+
+    CAP = 1 << 30   # arena bytes a pipeline may keep; beyond, start again
+
+    def __init__(self):
+        self.entries: dict[tuple[int, int], list] = {}   # (start, nbytes) -> [offset, valid]
+        self.cursor = arena_mod.HEADER
+
+    def place(self, regions) -> int:
+        """Give each region its arena offset (the same as before for known memory);
+        returns the arena size needed."""
+        new = [r for r in regions if (r.start, r.nbytes) not in self.entries]
+        need = self.cursor + sum(r.nbytes + 2 * arena_mod.PAGE for r in new)
+        if need > self.CAP:
+            self.entries.clear()
+            self.cursor = arena_mod.HEADER
+        for r in regions:
+            e = self.entries.get((r.start, r.nbytes))
+            if e is None:
+                off = -(-self.cursor // arena_mod.PAGE) * arena_mod.PAGE + r.start % 64
+                self.cursor = off + r.nbytes
+                e = self.entries[(r.start, r.nbytes)] = [off, False]
+            r.offset = e[0]
+        return -(-self.cursor // arena_mod.PAGE) * arena_mod.PAGE
+
+    def stale(self, regions) -> list:
+        return [r for r in regions if not self.entries[(r.start, r.nbytes)][1]]
+
+    def done(self, regions, written) -> None:
+        """After a launch: its regions equal the caller's memory; other entries over
+        memory it wrote back no longer do."""
+        keys = {(r.start, r.nbytes) for r in regions}
+        for key, e in self.entries.items():
+            if key in keys:
+                e[1] = True
+            elif any(key[0] < w.start + w.nbytes and w.start < key[0] + key[1] for w in written):
+                e[1] = False
+
+    def forget(self) -> None:
+        for e in self.entries.values():
+            e[1] = False
+
+
+_session: _Resident | None = None
+
+
+@contextlib.contextmanager
+def resident():
+    """Within: array arguments that an earlier launch of the block already copied into the
+    shared arena are not copied again (kernels.reference uses it for its three kernels).
+    The caller promises not to modify those arrays between its launches.  Holds the launch
+    lock, so no other thread's launch can come in between."""
+    global _session
+    with _lock:
+        if _session is not None:
+            yield
+            return
+        _session = _Resident()
+        try:
+            yield
+        finally:
+            _session = None
+
+
 def launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
     """Run kernel `name` of `module` on the worker; KernelError if it faults."""
     with _lock:
-        _launch(module, name, grid, block, args, shared_mem)
+        try:
+            _launch(module, name, grid, block, args, shared_mem)
+        except BaseException:
+            if _session is not None:
+                _session.forget()
+            raise
 
 
 def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
@@ -58,10 +135,13 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
         _arena = arena_mod.Arena()
     ar = _arena
     regions, size = arena_mod.plan([(i, a.array, a.param) for i, a in enumerate(args) if a.param.pointer])
+    session = _session
+    if session is not None:
+        size = session.place(regions)
     ar.ensure(size)
     ar.view(0, 64)[:] = 0                          # crash record (64..80: the worker's bases)
     ar.view(128, arena_mod.HEADER - 128)[:] = 0    # error record
-    ar.copy_in(regions)
+    ar.copy_in(regions if session is None else session.stale(regions))
     writable = [r for r in regions if r.writable and r.nbytes]
     sched = current_schedule()
     msg = {"op": "launch", "lib": lib, "symbol": module.symbol(name), "grid": grid,
@@ -87,6 +167,8 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
     written = [r for r, dirty in zip(writable, reply["dirty"]) if dirty]
     _record(reply, written)
     ar.copy_out(written)   # regions the kernel never wrote are not copied back
+    if session is not None:
+        session.done(regions, written)
     if reply["rc"] != 0:
         raise _kernel_error(module, name, lib, reply["lib_base"], ar, sched.spec)
 

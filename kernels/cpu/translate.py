@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..signature import Signature, find_kernels, needs_fibers
+import re
+
+from ..signature import Signature, find_kernels, mask_source, needs_fibers
 from .rewrite import rewrite
 
 PRELUDE = "gradclip_cuda.h"
@@ -16,12 +18,103 @@ def entry_symbol(name: str) -> str:
 def translation_unit(code: str, filename: str) -> str:
     """C++ source: `#line` maps the learner's code to `filename`, line for line."""
     kernels = [s for s in find_kernels(code).values() if not s.templated]
-    fibers = "true" if needs_fibers(code) else "false"
+    fibers = fiber_kernels(code)
     parts = [f'#include "{PRELUDE}"', f'#line 1 "{filename}"', rewrite(code), "",
              f'#line 1 "{LAUNCH_FILE}"']
     for sig in kernels:
-        parts.append(_entry(sig, fibers))
+        parts.append(_entry(sig, "true" if fibers is None or sig.name in fibers else "false"))
     return "\n".join(parts) + "\n"
+
+
+_BARRIER = re.compile(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
+                      r"|__activemask|__lanemask")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+
+
+def _functions(masked: str) -> list[tuple[str, int, int, int]] | None:
+    """(name, header start, body start, body end) of every function defined at the top
+    level of `masked`; None if the braces do not balance."""
+    found, depth, i, n = [], 0, 0, len(masked)
+    while i < n:
+        c = masked[i]
+        if c == "{" and depth == 0:
+            close = _matching_brace(masked, i)
+            if close < 0:
+                return None
+            head = masked[:i].rstrip()
+            if head.endswith(")"):
+                try:
+                    lo = _matching_open(masked, len(head) - 1)
+                except ValueError:
+                    return None
+                m = re.search(r"(\w+)\s*$", masked[:lo])
+                if m:
+                    found.append((m.group(1), m.start(1), i, close + 1))
+            i = close + 1
+            continue
+        if c == "}":
+            return None
+        i += 1
+    return found
+
+
+def _matching_open(text: str, close_at: int) -> int:
+    depth = 0
+    for i in range(close_at, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ValueError("unbalanced parentheses")
+
+
+def _matching_brace(text: str, at: int) -> int:
+    depth = 0
+    for i in range(at, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def fiber_kernels(code: str) -> set[str] | None:
+    """Names of the kernels that need the fiber scheduler: those whose body uses a barrier
+    or warp operation, directly or through functions of the source that do (by name, a
+    conservative textual check).  The others run their threads as plain calls.  None: every
+    kernel uses fibers (a barrier name appears outside the top-level function bodies, e.g.
+    in a macro, or the source is not understood)."""
+    if not needs_fibers(code):
+        return set()
+    masked = mask_source(code)
+    funcs = _functions(masked)
+    if not funcs or not set(find_kernels(code)) <= {f[0] for f in funcs}:
+        return None
+    outside, pos = [], 0
+    for _, start, _, end in funcs:
+        outside.append(masked[pos:start])
+        pos = end
+    outside.append(masked[pos:])
+    bodies: dict[str, str] = {}
+    for name, start, body, end in funcs:
+        bodies[name] = bodies.get(name, "") + " " + masked[start:end]
+    uses = {name: set(_IDENT.findall(text)) for name, text in bodies.items()}
+    syncing = {name for name, text in bodies.items() if _BARRIER.search(text)}
+    changed = True
+    while changed:
+        changed = False
+        for name, ids in uses.items():
+            if name not in syncing and ids & syncing:
+                syncing.add(name)
+                changed = True
+    glob = " ".join(outside)
+    if _BARRIER.search(glob) or set(_IDENT.findall(glob)) & syncing:
+        return None
+    return syncing
 
 
 def _entry(sig: Signature, fibers: str) -> str:

@@ -726,7 +726,8 @@ check(([2, 2, 2, 10],), {}, [],
 check(([1, 1, 1, 100, 1, 6],), dict(window=5), [3, 5],
       "at step 5 the median of [1, 1, 1, 100, 1] is 1, so 6 is a spike; use the median, not the mean")
 check(([1, 2, 10, 30],), dict(window=2), [2],
-      "with window=2, step 3's window is [2, 10] (median 6) and step 2's is [1, 2] (median 1.5)")
+      "with window=2 the trailing window holds exactly 2 steps (not 3: off by one); step 3's "
+      "is [2, 10] (median 6, and 30 is not > 5 * 6) and step 2's is [1, 2] (median 1.5)")
 check(([1, 3, 9],), dict(window=2), [],
       "the median of [1, 3] is 2 (the mean of the two middle values), so the threshold is 10")
 check(([3.0, 0.5, 16.0],), dict(window=100, factor=5.0), [2],
@@ -830,10 +831,10 @@ for name, seq in ss.odd_sequences().items():
 """)
 
 nb.markdown(r"""
-A repeated byte is the worst: all 64 next-byte predictions in that row make the same error,
-so their gradients point the same way and add up, where the predictions in ordinary text
-make varied errors that partly cancel. One such row among sixteen is enough to move the
-batch gradient.
+The repeated bytes do the most damage. A plausible reason: every next-byte prediction in
+such a row sees nearly the same input and makes the same error, so the per-position
+gradients point the same way and add up, where the predictions in ordinary text make varied
+errors that partly cancel. One such row among sixteen is enough to move the batch gradient.
 
 How unusual is "unusual"? The per-example norms of 48 ordinary windows, on a log axis, with
 the three odd sequences marked:

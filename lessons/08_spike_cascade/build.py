@@ -466,10 +466,15 @@ for size in SIZES:
 
 nb.markdown("""
 The gap between plain Adam and the guarded recipe is the closest thing our runs have to the
-story's size effect. Compare the two sizes' gaps per seed above, and the one-guard recipes
-for the large model: which guard closes the gap by itself, and in how many seeds? Our
-large model did not "collapse" (no run diverged or locked in); it trained worse. That is
-the honest, smaller version of the story's claim, at 0.24M vs 2.8M parameters rather than
+story's size effect: compare the two sizes' gaps per seed. Then read the one-guard recipes
+for the large model (the last rows of the table at the end of this notebook say how much
+of the gap each closes). In our runs warmup does most of the work and clipping alone does
+little. That fits how Adam works: its update `m / sqrt(v)` does not change when every
+gradient is scaled by the same factor, so clipping changes the step only through the
+*relative* weight of the clipped steps; a full learning rate from step 1 moves every
+weight by about `lr` whatever the gradient's size, and only warmup tames that. Our large
+model did not "collapse" (no run diverged or locked in); it trained worse. That is the
+honest, smaller version of the story's claim, at 0.24M vs 2.8M parameters rather than
 12M vs 120M.
 """)
 
@@ -477,11 +482,12 @@ nb.written_answer("capacity_coupling", """
 **Model answer.** In our runs both sizes train stably without clipping, but the cost of
 plain Adam (no warmup, no clip) grows with size: the large model ends clearly worse than
 its guarded twin in every seed, the small model by much less (read the per-seed gaps).
-One mechanism: the larger model's early gradients are larger relative to a sensible step,
-and without warmup Adam takes full-size steps while `v` is still a poor estimate, so early
-spikes push the weights far and then inflate `v`, which shrinks later steps (a stall). The
-story's stronger mechanism ("more attractors in larger matrices") is a hypothesis our runs
-do not test; no run locked into repetition.
+Warmup alone recovers most of the large model's gap, clipping alone little. Mechanism:
+Adam's update is about `lr` per weight whatever the gradient's scale, so without warmup the
+first steps move every weight of the larger, more sensitive model by a full step before
+`m` and `v` mean anything; early spikes then inflate `v`, which shrinks later steps (a
+stall). The story's mechanism ("more attractors in larger matrices") is a hypothesis our
+runs do not test; no run locked into repetition.
 
 **Rubric (3 points).** 1 point: states what our runs show for the two sizes, with the
 direction and rough size of the gap, quoting the table. 1 point: a mechanism tied to the

@@ -284,7 +284,7 @@ def test_diagnose_spike_steps_names_the_mistake(mistake):
         got = MISTAKE_IMPLS[mistake](g, w, f)
         if got == ref.spike_steps(g, w, f):
             continue
-        why = ref.diagnose_spike_steps(g, w, f, got)
+        why = ref.diagnose_spike_steps(g, w, f, got).lower()
         assert "you flagged" in why or "you missed" in why
         named += DIAGNOSIS_WORDS[mistake] in why
     assert named >= 5, f"the diagnosis named `{mistake}` only {named} times"
