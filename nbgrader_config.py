@@ -62,6 +62,10 @@ c.Exchange.assignment_dir = os.path.join(ROOT, "workspace")
 # Per cell. nbgrader has no whole-notebook limit: `python -m autograder autograde` runs
 # each submission in its own process under a wall-clock limit (autograder/pipeline/).
 c.Execute.timeout = 120
+# nbgrader reads a test cell's displayed value as partial credit: a hidden test ending in
+# `checks.same_as_reference(...)` (which returns the learner's result) would score that
+# result. Our tests pass or fail by raising; no cell displays its last value when graded.
+c.Execute.extra_arguments = ["--InteractiveShell.ast_node_interactivity=none"]
 # A deleted test cell is put back (from the gradebook, hidden tests included) and graded,
 # rather than silently left ungraded.
 c.OverwriteCells.add_missing_cells = True

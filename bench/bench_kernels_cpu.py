@@ -154,7 +154,7 @@ def bench_pipeline(n: int, reps: int, rounds: int = 1) -> dict:
             out[f"pipeline vs numpy np.dot, {label}, {case}, CPU (x slower)"] = statistics.median(ratios)
             out[f"pipeline vs numpy np.dot, {label}, {case}, wall (x slower)"] = statistics.median(wall_ratios)
             if rounds > 1:
-                out[f"  same, CPU, range of the {rounds} round medians"] = (
+                out[f"  {label}, {case}: CPU ratio, range of the {rounds} round medians"] = (
                     f"{min(per_round):.1f} .. {max(per_round):.1f}")
         out[f"numpy (sum of g*g), {case}, wall ms"] = median_ms(lambda: numpy_elementwise(max_norm), reps, reset)
         os.environ["KERNELS_BOUNDS_CHECK"] = "1"

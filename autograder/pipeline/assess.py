@@ -103,6 +103,25 @@ def check_interrupted_cells(autograded: nbformat.NotebookNode | None) -> list[Fl
     return [Flag(f"interrupted at the per-cell time limit: {', '.join(names)}")]
 
 
+def check_stderr_zeroes(autograded: nbformat.NotebookNode | None) -> list[Flag]:
+    """Test cells nbgrader zeroed for writing to stderr (a warning) without failing."""
+    if autograded is None:
+        return []
+    names = []
+    for i, cell in enumerate(autograded.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        outputs = cell.get("outputs", [])
+        if any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in outputs) \
+                and not any(o.get("output_type") == "error" for o in outputs):
+            names.append(_name(cell, i))
+    if not names:
+        return []
+    return [Flag(f"scored 0 only for printing to stderr (a warning?), no test failed: "
+                 f"{', '.join(names)}")]
+
+
 def check_locked_cells(release: nbformat.NotebookNode | None,
                        submitted: nbformat.NotebookNode | None) -> list[Flag]:
     """Locked cells (tests, setup) deleted or edited; nbgrader restored them before grading."""
@@ -222,8 +241,9 @@ def assess(course: Course, lesson: str, student: str, run: Completed | None = No
     Checks, in order (the first two decide whether there is a score at all):
     1. check_run:     the process ended normally (else: ungraded, with the reason);
     2. check_grades:  every autograded test cell has a grade;
-    3. check_interrupted_cells, check_locked_cells, check_builtins: review notes on a score
-       that stands (they read the autograded and submitted notebooks, which exist by now).
+    3. check_interrupted_cells, check_stderr_zeroes, check_locked_cells, check_builtins:
+       review notes on a score that stands (they read the autograded and submitted
+       notebooks, which exist by now).
     """
     found = gradebook_scores(course, lesson, student)
     flags = check_run(run, limit=limit)
@@ -240,6 +260,7 @@ def assess(course: Course, lesson: str, student: str, run: Completed | None = No
     autograded = _read(_notebook(course.autograded_dir(student, lesson), lesson))
     release = _read(_notebook(course.release_dir(lesson), lesson))
     flags += check_interrupted_cells(autograded)
+    flags += check_stderr_zeroes(autograded)
     flags += check_locked_cells(release, submitted)
     flags += check_builtins(submitted)
     return Result(lesson, student, score, max_score, pending and score is not None, flags)

@@ -54,6 +54,7 @@ def lesson_notebook(lesson_id: str = LESSON) -> Notebook:
             for x in (0.5, -3.0, 1e6):
                 got, want = {name}(x), {factor}
                 assert math.isclose(got, want), f"`{name}({{x}})` returned {{got}}, expected {{want}}"
+            {name}(0.25)  # a value left displayed: nbgrader would take it for partial credit
         ''')
     nb.markdown("Why does doubling then halving give back `x`?")
     nb.written_answer("why_inverse", "They are inverse maps.\n\n**Rubric**: 1 point for 'inverse'.",

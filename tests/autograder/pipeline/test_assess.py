@@ -109,3 +109,13 @@ def test_result_round_trips_through_the_report(tmp_path):
     text = report.table(list(loaded.values()))
     assert "3/6 (+ written answers to grade)" in text and "[not graded] it died" in text
     assert not loaded["bo"].graded and loaded["ann"].graded
+
+
+def test_a_test_cell_zeroed_by_a_warning_is_flagged():
+    warning = new_output("stream", name="stderr", text="UserWarning: slow path\n")
+    nb = new_notebook(cells=[cell("assert f(1) == 1", "test_f", locked=True, outputs=[warning])])
+    flags = assess.check_stderr_zeroes(nb)
+    assert flags and "test_f" in flags[0].reason and not flags[0].ungraded
+    failed = new_output("error", ename="AssertionError", evalue="", traceback=[])
+    nb.cells[0].outputs.append(failed)
+    assert assess.check_stderr_zeroes(nb) == []  # a real failure explains the 0

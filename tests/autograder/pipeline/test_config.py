@@ -17,6 +17,8 @@ def test_repository_config_layout():
     assert course.exchange_root == REPO_ROOT / "build" / "exchange"
     assert course.config.Execute.timeout > 0
     assert course.config.OverwriteCells.add_missing_cells is True
+    # no displayed value is mistaken for partial credit
+    assert "--InteractiveShell.ast_node_interactivity=none" in course.config.Execute.extra_arguments
     assert "build.py" in cfg.ignore and "*.py" in cfg.ignore
     names = [p.__name__ for p in course.config.GenerateFeedback.preprocessors]
     assert names.index("GetGrades") < names.index("HideHiddenTests")
