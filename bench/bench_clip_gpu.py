@@ -2,7 +2,7 @@
 
 Compares, in the clip and the no-clip case:
   - torch.nn.utils.clip_grad_norm_(foreach=True)
-  - the three reference kernels with one launch per tensor (kernels.reference)
+  - the three reference kernels with one launch per tensor (autograder/cuda/grad_clip.cu)
   - the same with a chunk table (one launch per kernel, grad_clip_chunked.cu)
   - the same on one flat buffer (the shape of the problem without tensor boundaries)
 against the bandwidth floor: 12 bytes a value when clipping (read for the norm, read and
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     import torch
 
     import kernels
-    from kernels import reference
+    from autograder.reference import three_kernels as ref
 
     dev = torch.cuda.get_device_properties(0)
     sms = dev.multi_processor_count
@@ -118,16 +118,16 @@ def main(argv=None) -> int:
         torch._foreach_copy_([p.grad for p in params], backup)
         flat.copy_(flat_backup)
 
-    mod = reference.module("cupy")
-    kp, kf, ks = (mod.get_function(n) for n in reference.KERNEL_NAMES)
-    chunked = kernels.RawModule(code=reference.source("grad_clip_chunked.cu"), backend="cupy")
+    mod = ref.module("cupy")
+    kp, kf, ks = (mod.get_function(n) for n in ref.KERNEL_NAMES.values())
+    chunked = kernels.RawModule(code=ref.source("grad_clip_chunked.cu"), backend="cupy")
     kpc, ksc = chunked.get_function("k_grad_norm_partial_chunked"), chunked.get_function("k_grad_scale_chunked")
     threads = args.threads
     grads_cp = [cupy.asarray(p.grad) for p in params]     # zero-copy views of torch's grads
     flat_cp = cupy.asarray(flat)
 
     # one launch per tensor, partials at offsets of one buffer
-    blocks = [reference.default_blocks(int(g.size), threads, "cupy") for g in grads_cp]
+    blocks = [ref.default_blocks(int(g.size), threads, "cupy") for g in grads_cp]
     partial = cupy.zeros(sum(blocks), dtype=cupy.float32)
     out = cupy.zeros(2, dtype=cupy.float32)
 

@@ -3,9 +3,10 @@
     python bench/bench_kernels_cpu.py [--numba-path build/bench-deps] [--quick]
 
 Measures, on this machine:
-  1. first compile of grad_clip.cu (empty cache) and of a one-line kernel;
+  1. first compile of autograder/cuda/grad_clip.cu (empty cache) and of a one-line kernel;
   2. the overhead of a cached launch (a kernel that does nothing, one small array);
-  3. the reference three-kernel clip on 2**22 float32 values against NumPy doing the
+  3. the reference three-kernel clip (autograder.reference.three_kernels.clip_grad_norm,
+     lesson 05's solution) on 2**22 float32 values against NumPy doing the
      same work (the norm as the square root of np.dot, then an in-place multiply when
      clipping), clipping and not, checks on and off: CPU time (this process plus the
      kernel worker) and wall time, NumPy and kernels measured alternately;
@@ -56,21 +57,21 @@ def numpy_clip(grads, max_norm: float) -> float:
 
 def bench_compile() -> dict:
     import kernels
-    from kernels import reference
+    from autograder.reference import three_kernels as ref
     out = {}
     with tempfile.TemporaryDirectory() as d:
         old = os.environ.get("GRADCLIP_CACHE_DIR")
         os.environ["GRADCLIP_CACHE_DIR"] = d
         try:
             t0 = time.perf_counter()
-            kernels.RawModule(code=reference.source(), backend="cpu").compile()
+            kernels.RawModule(code=ref.source(), backend="cpu").compile()
             out["compile grad_clip.cu (3 kernels), s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             kernels.RawKernel('extern "C" __global__ void k(float* x) { x[threadIdx.x] = 1.0f; }',
                               "k", backend="cpu").compile()
             out["compile a one-line kernel, s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            kernels.RawModule(code=reference.source(), backend="cpu").compile()
+            kernels.RawModule(code=ref.source(), backend="cpu").compile()
             out["cached compile (new RawModule, same source), ms"] = (time.perf_counter() - t0) * 1e3
         finally:
             if old is None:
@@ -109,7 +110,7 @@ def bench_pipeline(n: int, reps: int, rounds: int = 1) -> dict:
     ...) so that both see the same machine load; `rounds` repeats the whole measurement.
     Reports medians over all repetitions, the median of the per-repetition ratios, and
     the range of the per-round medians."""
-    from kernels import reference
+    from autograder.reference import three_kernels as ref
     from kernels.cpu import module as cpu_module
     g0 = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     norm = float(np.linalg.norm(g0.astype(np.float64)))
@@ -129,8 +130,8 @@ def bench_pipeline(n: int, reps: int, rounds: int = 1) -> dict:
     for case, max_norm in (("clip", norm / 2), ("no clip", norm * 2)):
         for checks in ("1", "0"):
             os.environ["KERNELS_BOUNDS_CHECK"] = checks
-            reference.module.cache_clear()
-            reference.clip_grad_norm([g], max_norm)  # compile outside the timing
+            ref.module.cache_clear()
+            ref.clip_grad_norm([g], max_norm)  # compile outside the timing
             label = "checked" if checks == "1" else "fast mode (KERNELS_BOUNDS_CHECK=0)"
             runs = {"numpy": [], "kernels": []}
             per_round = []
@@ -139,7 +140,7 @@ def bench_pipeline(n: int, reps: int, rounds: int = 1) -> dict:
                 rnp, rk = [], []
                 for _ in range(reps):
                     rnp.append(timed(lambda: numpy_clip([g], max_norm), reset))
-                    rk.append(timed(lambda: reference.clip_grad_norm([g], max_norm), reset))
+                    rk.append(timed(lambda: ref.clip_grad_norm([g], max_norm), reset))
                 runs["numpy"] += rnp
                 runs["kernels"] += rk
                 per_round.append(statistics.median(k[0] / a[0] for k, a in zip(rk, rnp)))
@@ -158,7 +159,7 @@ def bench_pipeline(n: int, reps: int, rounds: int = 1) -> dict:
                     f"{min(per_round):.1f} .. {max(per_round):.1f}")
         out[f"numpy (sum of g*g), {case}, wall ms"] = median_ms(lambda: numpy_elementwise(max_norm), reps, reset)
         os.environ["KERNELS_BOUNDS_CHECK"] = "1"
-        reference.module.cache_clear()
+        ref.module.cache_clear()
         assert cpu_module.bounds_checks()
     out["load average during the pipeline runs"] = f"{min(loads):.1f} .. {max(loads):.1f}"
     return out
@@ -202,7 +203,7 @@ NUMBA_SCRIPT = textwrap.dedent('''
 
 
 def bench_numba(n: int, grid: int, block: int, numba_path: str | None) -> dict:
-    from kernels import reference
+    from autograder.reference import three_kernels as ref
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     if numba_path:
         env["PYTHONPATH"] = numba_path + os.pathsep + env.get("PYTHONPATH", "")
@@ -211,7 +212,7 @@ def bench_numba(n: int, grid: int, block: int, numba_path: str | None) -> dict:
     if proc.returncode != 0:
         return {"numba simulator": f"unavailable: {proc.stderr.strip().splitlines()[-1:]}"}
     sim_ms = float(proc.stdout.strip().splitlines()[-1]) * 1e3
-    k = reference.module("cpu").get_function("k_grad_norm_partial")
+    k = ref.module("cpu").get_function("k_grad_norm_partial")
     g = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     p = np.zeros(grid, np.float32)
     k((grid,), (block,), (g, np.int64(n), p))

@@ -11,14 +11,15 @@ docs/kernels.md.
 from __future__ import annotations
 
 from .check import DEFAULT_SCHEDULES, check
-from .errors import BarrierError, CompileError, KernelError, KernelTimeout, RaceError
+from .errors import (BarrierError, CompileError, KernelError, KernelTimeout, RaceError,
+                     UninitializedSharedError)
 from .raw import RawKernel, RawModule
 from .schedule import schedule
 from .select import backend, cupy_status
 
 __all__ = ["RawKernel", "RawModule", "CompileError", "KernelError", "RaceError",
-           "BarrierError", "KernelTimeout", "backend", "xp", "schedule", "check",
-           "DEFAULT_SCHEDULES", "cupy_status", "last_written"]
+           "UninitializedSharedError", "BarrierError", "KernelTimeout", "backend", "xp", "schedule", "check",
+           "DEFAULT_SCHEDULES", "cupy_status", "last_written", "resident"]
 
 
 def last_written() -> tuple[str, ...] | None:
@@ -28,6 +29,24 @@ def last_written() -> tuple[str, ...] | None:
     import sys
     launch = sys.modules.get("kernels.cpu.launch")
     return None if launch is None or launch.launches == 0 else launch.last_written
+
+
+def resident():
+    """Context manager: keep array arguments in the CPU backend's kernel worker between
+    launches, as they stay in device memory between kernels on a GPU.
+
+        with kernels.resident():
+            k1(grid, block, (g, n, partial))
+            k2(grid, block, (g, n, partial))    # g and partial are not copied in again
+
+    Within the block, an array an earlier launch of the block already copied into the
+    worker (same memory, same size) is not copied again; what a launch writes is still
+    copied back after it. The caller promises not to modify those arrays on the host
+    between the launches of the block. Launches from other threads wait until the block
+    ends; nested blocks join the outer one. CuPy launches are unaffected (their arrays
+    already live on the device)."""
+    from .cpu.launch import resident as _resident
+    return _resident()
 
 
 def __getattr__(name: str):

@@ -44,6 +44,12 @@ class RaceError(KernelError):
     """The result of a launch depends on the order its threads run in."""
 
 
+class UninitializedSharedError(KernelError):
+    """The result of a launch depends on what `__shared__` memory held before it: a thread
+    read a slot that no thread of its block wrote in this launch (`argument` is the
+    `__shared__` array and `index` the slot, when known)."""
+
+
 class BarrierError(KernelError):
     """Threads of a block met different barriers, or left while others waited."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 from . import nbgrader_cli, report
 from .assess import Result, assess
@@ -21,7 +22,7 @@ DEFAULT_LIMIT = float(os.environ.get("GRADCLIP_NOTEBOOK_LIMIT", 600))  # seconds
 
 def autograde(course: Course, lesson: str, students: list[str] | None = None, *,
               cell_timeout: float | None = None, limit: float | None = None,
-              log=print) -> list[Result]:
+              jobs: int = 1, log=print) -> list[Result]:
     """Grade `students` (default: every collected submission) and record the results."""
     course.check_lesson(lesson)
     limit = limit or DEFAULT_LIMIT
@@ -34,12 +35,17 @@ def autograde(course: Course, lesson: str, students: list[str] | None = None, *,
     if unknown:
         raise PipelineError(f"no submission of `{lesson}` from: {', '.join(unknown)}")
     _require_generated(course, lesson)
-    results = []
-    for student in students:
-        results.append(grade_one(course, lesson, student, cell_timeout=cell_timeout,
-                                 limit=limit))
-        log(f"  {student}: {report.score_text(results[-1])}"
-            f"{' - needs attention' if results[-1].needs_attention else ''}")
+
+    def one(student: str) -> Result:
+        result = grade_one(course, lesson, student, cell_timeout=cell_timeout, limit=limit)
+        log(f"  {student}: {report.score_text(result)}"
+            f"{' - needs attention' if result.needs_attention else ''}")
+        return result
+
+    # each learner is a process of its own; `jobs` of them at a time share the gradebook
+    # (sqlite waits for a lock rather than failing: nbgrader's writes are short)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(one, students))
     report.save(course, lesson, results)
     return results
 
@@ -50,6 +56,8 @@ def grade_one(course: Course, lesson: str, student: str, *, cell_timeout: float 
     if cell_timeout:
         args.append(f"--Execute.timeout={int(cell_timeout)}")
     run = nbgrader_cli.run(course, *args, limit=limit)
+    if not run.ok and not run.timed_out and "database is locked" in run.output:
+        run = nbgrader_cli.run(course, *args, limit=limit)  # a busy gradebook: once more
     if run.timed_out:
         # what a killed run left behind is half-written: drop it, as nbgrader itself does
         # with a submission it failed on, so generate_feedback skips this learner

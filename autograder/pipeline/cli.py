@@ -80,7 +80,7 @@ def cmd_autograde(course: Course, args) -> int:
     from .autograde import autograde
     print(f"autograding {args.lesson}:")
     results = autograde(course, args.lesson, args.student or None,
-                        cell_timeout=args.cell_timeout, limit=args.limit)
+                        cell_timeout=args.cell_timeout, limit=args.limit, jobs=args.jobs)
     print()
     print(report.table(results))
     errors = [r for r in results if any(f.error for f in r.flags)]
@@ -164,6 +164,8 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("lesson", metavar="LESSON")
     cmd.add_argument("--student", action="append", metavar="S",
                      help="only this learner (repeatable; default: every submission)")
+    cmd.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="learners graded at a time (default 1)")
     limits(cmd)
     cmd = add("feedback", cmd_feedback, "generate, check and release feedback HTML")
     cmd.add_argument("lesson", metavar="LESSON")

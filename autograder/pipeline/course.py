@@ -130,12 +130,14 @@ class Course:
         return Gradebook(self.db_url, self.course_id)
 
     def ensure_dirs(self) -> None:
-        """build/ and the exchange root (nbgrader requires the latter to exist)."""
+        """build/ and the exchange root (nbgrader requires the latter to exist).
+
+        nbgrader_config.py makes both when it loads; this covers a `GRADCLIP_EXCHANGE`
+        that does not exist yet (a shared one is made by its administrator, writable by
+        every learner, as nbgrader's documentation describes).
+        """
         self.build_dir.mkdir(parents=True, exist_ok=True)
-        if not self.exchange_root.is_dir():
-            self.exchange_root.mkdir(parents=True, exist_ok=True)
-            # a shared exchange must be writable by every learner (nbgrader's docs)
-            self.exchange_root.chmod(0o777)
+        self.exchange_root.mkdir(parents=True, exist_ok=True)
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for nbgrader subprocesses.

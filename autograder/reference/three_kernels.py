@@ -4,6 +4,20 @@ Same names and signatures as the lesson's exercises: three CUDA C sources, compi
 `kernels.RawKernel` (CuPy on a GPU, the CPU backend elsewhere), and the launcher that runs
 them over a list of gradient arrays with one shared partials buffer.
 
+The kernels live in one file, `autograder/cuda/grad_clip.cu` (a real `.cu` file: nvcc
+compiles it as it is); `K_GRAD_NORM_PARTIAL` & co. are cut from it, and
+`lessons/05_three_kernels/build.py` pastes them into the solution cells. They live in
+`autograder`, not `kernels`, because a learner's environment holds no solutions.
+
+Two launchers over the same kernels:
+
+* `clip_grad_norm_kernels(grads, max_norm, threads)`: the exercise's reference, the grid
+  the lesson describes (`blocks_for`);
+* `clip_grad_norm(grads, max_norm, threads, blocks)`: the same pipeline tuned per backend,
+  for benchmarks and backend-parity tests: checked arguments, the backend taken from the
+  arrays, a grid that suits it (`default_blocks`), and on the CPU backend the arrays kept
+  in the kernel worker between the three launches (`kernels.resident`).
+
 The kernels follow the contract in `docs` / the curriculum:
 
 * `k_grad_norm_partial(const float* g, long long n, float* partial)`: block ``b`` writes
@@ -27,6 +41,8 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -38,82 +54,30 @@ EPS = 1e-6
 #: this, more blocks only add partials to reduce; the grid-stride loop covers the rest.
 MAX_BLOCKS_PER_TENSOR = 1024
 
-K_GRAD_NORM_PARTIAL = r"""
-extern "C" __global__ void k_grad_norm_partial(const float* g, long long n, float* partial)
-{
-    // One slot per thread, sized for the largest block the contract allows.
-    __shared__ float sums[1024];
-    const unsigned int t = threadIdx.x;
+#: Where the reference CUDA sources live: `grad_clip.cu` (the three kernels) and
+#: `grad_clip_chunked.cu` (a chunk-table variant, GPU only, for `bench/bench_clip_gpu.py`).
+CUDA_DIR = Path(__file__).resolve().parents[1] / "cuda"
 
-    // 1. Grid-stride loop: thread t of block b visits b*blockDim + t, then every
-    //    blockDim*gridDim elements, so any n (not only multiples of the block) is covered.
-    float acc = 0.0f;
-    const long long stride = (long long)blockDim.x * gridDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + t; i < n; i += stride) {
-        const float v = g[i];
-        acc += v * v;
-    }
-    sums[t] = acc;
-    __syncthreads();  // every slot is written before anyone reads a neighbour's
 
-    // 2. Tree reduction in shared memory: halve the active threads each round.
-    for (unsigned int half = blockDim.x / 2; half > 0; half >>= 1) {
-        if (t < half) {
-            sums[t] += sums[t + half];
-        }
-        __syncthreads();  // this round's sums land before the next round reads them
-    }
+def source(name: str = "grad_clip.cu") -> str:
+    """The text of a file in `autograder/cuda/` (default: the three kernels)."""
+    return (CUDA_DIR / name).read_text()
 
-    // 3. One partial per block; written even when the block saw no element (it is 0).
-    if (t == 0) {
-        partial[blockIdx.x] = sums[0];
-    }
-}
-"""
 
-K_GRAD_NORM_FINAL = r"""
-extern "C" __global__ void k_grad_norm_final(const float* partial, int num_partials,
-                                             float max_norm, float* out)
-{
-    __shared__ float sums[1024];
-    const unsigned int t = threadIdx.x;
+def kernel_source(kernel: str, text: str | None = None) -> str:
+    """One kernel of `grad_clip.cu`: from its `extern "C" __global__` line to the first `}`
+    in column 0, framed by newlines as a raw string literal in a notebook would be."""
+    lines = (source() if text is None else text).splitlines()
+    head = re.compile(r'extern\s+"C"\s+__global__\s+void\s+' + re.escape(kernel) + r"\s*\(")
+    for i, line in enumerate(lines):
+        if head.match(line):
+            for j in range(i + 1, len(lines)):
+                if lines[j].rstrip() == "}":
+                    return "\n" + "\n".join(lines[i:j + 1]) + "\n"
+            break
+    raise ValueError(f"{CUDA_DIR / 'grad_clip.cu'} defines no kernel `{kernel}` "
+                     "(or its body does not end with a `}` in column 0)")
 
-    // Launched as one block: a block-stride loop lets any number of partials fit.
-    float acc = 0.0f;
-    for (int i = t; i < num_partials; i += blockDim.x) {
-        acc += partial[i];
-    }
-    sums[t] = acc;
-    __syncthreads();
-    for (unsigned int half = blockDim.x / 2; half > 0; half >>= 1) {
-        if (t < half) {
-            sums[t] += sums[t + half];
-        }
-        __syncthreads();
-    }
-
-    // The norm and the scale stay on the device: the scale kernel reads out[1].
-    if (t == 0) {
-        const float norm = sqrtf(sums[0]);
-        out[0] = norm;
-        out[1] = (norm > max_norm) ? max_norm / (norm + 1e-6f) : 1.0f;
-    }
-}
-"""
-
-K_GRAD_SCALE = r"""
-extern "C" __global__ void k_grad_scale(float* g, long long n, const float* out)
-{
-    const float scale = out[1];
-    if (scale >= 1.0f) {
-        return;  // no clip needed: skip every read and write of g
-    }
-    const long long stride = (long long)blockDim.x * gridDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        g[i] *= scale;
-    }
-}
-"""
 
 #: `(exercise id, kernel name)` for the three kernels.
 KERNEL_NAMES = {
@@ -121,6 +85,12 @@ KERNEL_NAMES = {
     "K_GRAD_NORM_FINAL": "k_grad_norm_final",
     "K_GRAD_SCALE": "k_grad_scale",
 }
+
+_TEXT = source()
+#: The exercises' solutions: each kernel of `grad_clip.cu` on its own, as a string.
+K_GRAD_NORM_PARTIAL = kernel_source("k_grad_norm_partial", _TEXT)
+K_GRAD_NORM_FINAL = kernel_source("k_grad_norm_final", _TEXT)
+K_GRAD_SCALE = kernel_source("k_grad_scale", _TEXT)
 
 
 def cdiv(a: int, b: int) -> int:
@@ -170,6 +140,71 @@ def clip_grad_norm_kernels(grads: Sequence, max_norm: float, threads: int = 256)
     for g, n, b in zip(grads, sizes, blocks):
         if b:
             scale_k((b,), (threads,), (g, np.int64(n), out))
+    return float(out[0])
+
+
+# -- the same pipeline, tuned per backend (benchmarks, GPU parity) -----------------------
+
+
+@functools.lru_cache(maxsize=None)
+def module(backend: str | None = None):
+    """`grad_clip.cu` compiled as one module for `backend` (default: the one in force)."""
+    import kernels
+
+    return kernels.RawModule(code=source(), backend=backend or kernels.backend())
+
+
+def default_blocks(n: int, threads: int, backend: str) -> int:
+    """Blocks for a grid-stride launch over n elements: enough to fill a GPU, and on the
+    CPU few enough that each fiber has real work: blocks run on a handful of cores, and a
+    non-power-of-two grid keeps the grid stride from aliasing in the CPU caches."""
+    cap = 1024 if backend == "cupy" else 31
+    return max(1, min(cdiv(n, threads), cap))
+
+
+def _backend_of(a) -> str:
+    return "cupy" if type(a).__module__.startswith("cupy") else "cpu"
+
+
+def clip_grad_norm(grads: Sequence, max_norm: float, threads: int = 256,
+                   blocks: int | None = None) -> float:
+    """Clip float32 arrays in place by their global L2 norm; return the norm before clipping.
+
+    The backend follows the arrays (CuPy arrays: CuPy, NumPy arrays: the CPU backend).
+    `threads` is the block size (a power of two, 32..1024); `blocks` the grid size of each
+    per-tensor launch (default: `default_blocks`). On the CPU backend the arrays stay in
+    the kernel worker between the three launches (`kernels.resident`), as they stay in
+    device memory on a GPU: `g` is copied in once, not again for `k_grad_scale`."""
+    import kernels
+
+    grads = list(grads)
+    if threads & (threads - 1) or not 32 <= threads <= 1024:
+        raise ValueError(f"`threads` must be a power of two from 32 to 1024, got {threads}")
+    if not grads:
+        return 0.0
+    backend = _backend_of(grads[0])
+    for i, g in enumerate(grads):
+        if _backend_of(g) != backend or g.dtype != np.float32:
+            raise TypeError(f"`grads[{i}]` must be a float32 {'cupy' if backend == 'cupy' else 'numpy'} "
+                            f"array like grads[0], got {type(g).__module__}.{type(g).__name__} "
+                            f"of {getattr(g, 'dtype', '?')}")
+    if backend == "cupy":
+        import cupy as xp
+    else:
+        xp = np
+    mod = module(backend)
+    partial_k, final_k, scale_k = (mod.get_function(k) for k in KERNEL_NAMES.values())
+    counts = [blocks or default_blocks(int(g.size), threads, backend) for g in grads]
+    partial = xp.zeros(sum(counts), dtype=np.float32)
+    out = xp.zeros(2, dtype=np.float32)
+    with kernels.resident():
+        offset = 0
+        for g, b in zip(grads, counts):
+            partial_k((b,), (threads,), (g, np.int64(g.size), partial[offset:]))
+            offset += b
+        final_k((1,), (threads,), (partial, np.int32(partial.size), np.float32(max_norm), out))
+        for g, b in zip(grads, counts):
+            scale_k((b,), (threads,), (g, np.int64(g.size), out))
     return float(out[0])
 
 

@@ -51,6 +51,8 @@ struct LaunchDesc {
     int64_t stack_kb;
     struct Tracked* tracked;   // writable arguments, mapped read-only until first written
     int64_t ntracked;
+    int32_t shared_poison;     // the byte every block's shared memory starts filled with
+    int32_t pad;
 };
 
 // A writable argument region, passed to the kernel through the read-only mapping: its
@@ -164,12 +166,17 @@ inline void* run_slot(void*) {
         uint64_t lin = block_at(c);
         t_block_idx = uint3{(unsigned)(lin % g_grid_dim.x), (unsigned)((lin / g_grid_dim.x) % g_grid_dim.y),
                             (unsigned)(lin / ((uint64_t)g_grid_dim.x * g_grid_dim.y))};
-        // Shared memory starts as garbage on a GPU: make reads before writes visible (NaN, -1).
-        if (dyn) memset(dyn, 0xFF, g_dyn_shared_bytes);
+        // Shared memory starts as garbage on a GPU: make reads before writes visible (NaN,
+        // -1) in every block; static arrays are filled by shared_enter on first use.
+        ++t_block_serial;
+        if (dyn) memset(dyn, g_shared_poison, g_dyn_shared_bytes);
         b.bid = t_block_idx;
         b.rng = splitmix(g_seed * 0x100000001B3ull ^ lin);
         b.cur = nullptr;
         if (g_grid.fibers) run_block_fibers(&b); else run_block_plain(&b);
+#ifdef GC_TRACE_SHARED
+        shared_trace_flush();
+#endif
         b.cur = nullptr;
     }
     t_block = nullptr;
@@ -189,6 +196,7 @@ inline int run_grid(LaunchDesc* d, fiber_fn fn, void* arg, bool fibers) {
     g_grid_dim = dim3(d->grid[0], d->grid[1], d->grid[2]);
     g_block_dim = dim3(d->block[0], d->block[1], d->block[2]);
     g_dyn_shared_bytes = d->shared_mem;
+    g_shared_poison = (unsigned char)d->shared_poison;
     g_schedule = d->schedule;
     g_seed = d->seed;
     g_thread_fn = fn;

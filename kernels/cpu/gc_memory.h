@@ -7,6 +7,15 @@
 // launch is stopped.  `__shared__ T s[N]` becomes `gc::shared_array<T, N, "s">`, and
 // `extern __shared__ T s[]` becomes `gc::extern_shared<T, "s">` over the block's dynamic
 // shared memory.  Defining GC_NO_BOUNDS (the fast mode) turns the checks off.
+//
+// Shared memory starts as garbage on a GPU (a static `__shared__` array here would keep
+// what the previous block on this OS thread left).  So every block starts with all of its
+// shared memory filled with the launch's poison byte (0xFF: NaN for float, -1 for ints):
+// dynamic shared memory in run_slot, each static array by `shared_enter`, which the
+// rewrite places right after its declaration and which fills it the first time a thread
+// of a new block passes there (one compare per thread otherwise).  GC_TRACE_SHARED (a
+// separate build, used by kernels.check only to explain a result that depends on the
+// poison) also reports the first read of a slot no thread wrote in this block.
 #pragma once
 #include <stddef.h>
 #include <string.h>
@@ -133,6 +142,74 @@ __forceinline__ auto ptr_cast(From f) {
 
 // ---- __shared__ arrays -------------------------------------------------------------
 
+// The running block's serial number on this OS thread (0: none yet), bumped by run_slot
+// at every block start; an array filled during block k remembers k.  Internal linkage:
+// one copy per kernel library, which also owns the arrays.
+static thread_local unsigned long long t_block_serial = 0;
+inline unsigned char g_shared_poison = 0xFF;   // the launch's fill byte
+
+[[gnu::always_inline]] inline void shared_enter(void* p, size_t bytes, unsigned long long& serial) {
+    const unsigned long long now = t_block_serial;
+    if (__builtin_expect(serial != now, 0)) {
+        memset(p, g_shared_poison, bytes);
+        serial = now;
+    }
+}
+
+#ifdef GC_TRACE_SHARED
+// A slot holding nothing but poison bytes when it is accessed is either about to be
+// written or read before any write.  Which one shows at the next check (the next shared
+// access on this OS thread, or the block's end): if it still holds only poison, it was
+// read (or written with the poison pattern itself, which is why the check uses an
+// unlikely byte).  One access is pending at a time; its thread and code address are
+// kept, so a later check reports the reading thread and line.
+struct SharedPending {
+    const unsigned char* p;
+    size_t bytes;
+    ErrorRecord rec;       // name, index, extent, pc, block, thread of the access
+};
+static thread_local SharedPending t_shared_pending;
+
+inline bool all_poison(const unsigned char* p, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+        if (p[i] != g_shared_poison) return false;
+    return true;
+}
+
+inline void shared_trace_flush() {
+    SharedPending& q = t_shared_pending;
+    if (q.p && all_poison(q.p, q.bytes) && claim_error(E_SHARED_UNINIT)) {
+        int32_t kind = g_error->kind;
+        *g_error = q.rec;
+        g_error->kind = kind;
+    }
+    q.p = nullptr;
+}
+
+[[gnu::noinline]] inline void shared_trace(const void* slot, size_t bytes, const char* name,
+                                           long long index, long long extent) {
+    void* pc = __builtin_extract_return_addr(__builtin_return_address(0));
+    shared_trace_flush();
+    const unsigned char* p = (const unsigned char*)slot;
+    if (!all_poison(p, bytes)) return;
+    SharedPending& q = t_shared_pending;
+    q.p = p;
+    q.bytes = bytes;
+    q.rec.index = index;
+    q.rec.extent = extent;
+    q.rec.pc = (uint64_t)pc;
+    q.rec.is_const = 1;
+    copy_name(q.rec.name, name, sizeof q.rec.name);
+    where(&q.rec);
+}
+#define GC_SHARED_TRACE(slot, name, index, extent) \
+    ::gc::shared_trace((slot), sizeof(*(slot)), (name), (index), (extent))
+#else
+#define GC_SHARED_TRACE(slot, name, index, extent) ((void)0)
+#endif
+
+template <class T> struct is_shared_array : std::false_type {};
+
 template <class T, long long N, lit Name>
 struct shared_array {
     T data[N];
@@ -141,8 +218,8 @@ struct shared_array {
 #ifndef GC_NO_BOUNDS
         if (__builtin_expect((unsigned long long)i >= (unsigned long long)N, 0))
             return bounds_fault<T>(E_SHARED_BOUNDS, Name.s, i, N, false);
-#else
 #endif
+        if constexpr (!is_shared_array<T>::value) GC_SHARED_TRACE(&data[i], Name.s, i, N);
         return data[i];
     }
     template <class I, class = std::enable_if_t<std::is_integral_v<I>>>
@@ -152,6 +229,8 @@ struct shared_array {
     operator ptr<U>() { return ptr<U>(data, 0, N, Name.s); }
     T* operator+(long long i) { return data + i; }
 };
+template <class T, long long N, lit Name>
+struct is_shared_array<shared_array<T, N, Name>> : std::true_type {};
 
 // Dynamic shared memory of the running block (`shared_mem` bytes of the launch).
 inline thread_local unsigned char* t_dyn_shared = nullptr;
@@ -166,8 +245,8 @@ struct extern_shared {
 #ifndef GC_NO_BOUNDS
         if (__builtin_expect((unsigned long long)i >= (unsigned long long)extent(), 0))
             return bounds_fault<T>(E_SHARED_BOUNDS, Name.s, i, extent(), false);
-#else
 #endif
+        GC_SHARED_TRACE(&data()[i], Name.s, i, extent());
         return data()[i];
     }
     template <class I, class = std::enable_if_t<std::is_integral_v<I>>>

@@ -16,6 +16,7 @@ enum ErrorKind : int32_t {
     E_SHARED_BOUNDS = 2,   // __shared__ array indexed outside its declared size
     E_BARRIER = 3,         // divergent __syncthreads / exited threads / warp deadlock
     E_INTERNAL = 4,
+    E_SHARED_UNINIT = 5,   // __shared__ slot read before any thread wrote it (GC_TRACE_SHARED)
 };
 
 struct ErrorRecord {

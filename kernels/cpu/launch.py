@@ -9,10 +9,11 @@ import struct
 import sys
 import threading
 
-from ..errors import BarrierError, KernelError, KernelTimeout
+from ..errors import BarrierError, KernelError, KernelTimeout, UninitializedSharedError
 from ..marshal import Arg
 from ..schedule import current as current_schedule
 from . import arena as arena_mod
+from . import module as module_mod
 from .client import WorkerDied, WorkerTimeout, worker
 from .lines import source_line
 from .module import CpuModule
@@ -20,7 +21,9 @@ from .module import CpuModule
 _arena: arena_mod.Arena | None = None
 CRASH_FMT = "<QiiQQQ3I3I"
 ERROR_FMT = "<iiqqQ3I3Iii64s320s"
-E_OUT_OF_BOUNDS, E_SHARED_BOUNDS, E_BARRIER = 1, 2, 3
+E_OUT_OF_BOUNDS, E_SHARED_BOUNDS, E_BARRIER, E_SHARED_UNINIT = 1, 2, 3, 5
+POISON = 0xFF                   # the byte shared memory starts as in every block (NaN, -1)
+_poison = POISON
 last_kernel_seconds = 0.0       # wall time the last launch spent in the worker's entry point
 last_kernel_cpu_seconds = 0.0   # CPU time (all OS threads) of the same
 total_kernel_cpu_seconds = 0.0  # running sum of the above (for benchmarks)
@@ -101,10 +104,10 @@ _session: _Resident | None = None
 
 @contextlib.contextmanager
 def resident():
-    """Within: array arguments that an earlier launch of the block already copied into the
-    shared arena are not copied again (kernels.reference uses it for its three kernels).
-    The caller promises not to modify those arrays between its launches.  Holds the launch
-    lock, so no other thread's launch can come in between."""
+    """`kernels.resident()`: within, array arguments that an earlier launch of the block
+    already copied into the shared arena are not copied again.  The caller promises not to
+    modify those arrays between its launches.  Holds the launch lock, so no other thread's
+    launch can come in between."""
     global _session
     with _lock:
         if _session is not None:
@@ -115,6 +118,22 @@ def resident():
             yield
         finally:
             _session = None
+
+
+@contextlib.contextmanager
+def shared_fill(byte: int, trace: bool = False):
+    """Within: every block's shared memory starts filled with `byte` instead of `POISON`;
+    with `trace`, kernels are built with GC_TRACE_SHARED and a read of a `__shared__` slot
+    that still holds only `byte` (no thread wrote it in this block) is reported as an
+    UninitializedSharedError.  Used by `kernels.check`; holds the launch lock."""
+    global _poison
+    with _lock:
+        saved = _poison, module_mod.trace_shared
+        _poison, module_mod.trace_shared = int(byte) & 0xFF, bool(trace)
+        try:
+            yield
+        finally:
+            _poison, module_mod.trace_shared = saved
 
 
 def launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
@@ -145,7 +164,8 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
     writable = [r for r in regions if r.writable and r.nbytes]
     sched = current_schedule()
     msg = {"op": "launch", "lib": lib, "symbol": module.symbol(name), "grid": grid,
-           "block": block, "shared_mem": int(shared_mem), "schedule": sched.mode,
+           "block": block, "shared_mem": int(shared_mem), "shared_poison": _poison,
+           "schedule": sched.mode,
            "seed": sched.seed, "nthreads": os_threads(),
            "stack_kb": int(os.environ.get("KERNELS_STACK_KB", "64")),
            "args": _wire_args(args, regions), "tracked": [_pages(r) for r in writable],
@@ -230,6 +250,15 @@ def _kernel_error(module, name, lib, lib_base, ar, spec) -> KernelError:
             f"({where}{at}); valid indices are 0..{extent - 1}: check the bounds test "
             "(`if (i < n)`) and the loop limits", kernel=name, argument=arr, index=index,
             line=line)
+    if kind == E_SHARED_UNINIT:
+        line = source_line(lib, pc - lib_base - 1, module.filename) if pc else None
+        where = f"line {line}, " if line else ""
+        return UninitializedSharedError(
+            f"{name} read __shared__ `{arr}`[{index}] before any thread wrote it in this launch "
+            f"({where}{at}). Shared memory starts as garbage on a GPU (here, as what an earlier "
+            f"launch left): write every slot you read first, and let loop bounds follow "
+            f"blockDim.x (the array has {extent} elements)", kernel=name, argument=arr,
+            index=index, line=line)
     where = f" (line {line}, {at}; schedule {spec})" if line else f" ({at})"
     cls = BarrierError if kind == E_BARRIER else KernelError
     return cls(f"{name}: {text}{where}", kernel=name, line=line or None)

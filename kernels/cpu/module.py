@@ -16,6 +16,11 @@ from .translate import entry_symbol, translation_unit
 
 _lock = threading.Lock()
 
+#: Build with GC_TRACE_SHARED (reads of unwritten `__shared__` slots are reported): set
+#: only by `kernels.cpu.launch.shared_fill(..., trace=True)`, which `kernels.check` uses
+#: to explain a result that depends on the poison; a separate build, never the default.
+trace_shared = False
+
 
 def bounds_checks() -> bool:
     """Bounds checks are on unless KERNELS_BOUNDS_CHECK=0 (the fast mode)."""
@@ -55,7 +60,8 @@ class CpuModule:
         return sig
 
     def flags(self) -> list[str]:
-        return [] if bounds_checks() else ["-DGC_NO_BOUNDS"]
+        extra = [] if bounds_checks() else ["-DGC_NO_BOUNDS"]
+        return extra + (["-DGC_TRACE_SHARED"] if trace_shared else [])
 
     def compile(self) -> Path:
         """Build (or find in the cache) the shared library; returns its path."""

@@ -2,8 +2,10 @@
 
 - every single-level pointer parameter of a `__global__`/`__device__` function, and every
   local `T* p = ...`, becomes `::gc::ptr<T>` (base, extent and name travel with it);
-- `__shared__ T s[N]` becomes a bounds-checked `::gc::shared_array`, and
-  `extern __shared__ T s[]` a view of the block's dynamic shared memory;
+- `__shared__ T s[N]` becomes a bounds-checked `::gc::shared_array` (in a function body,
+  followed on the same line by `::gc::shared_enter`, which fills it with the poison byte
+  when a new block first passes there), and `extern __shared__ T s[]` a view of the
+  block's dynamic shared memory (filled at each block start);
 - `reinterpret_cast<T*>` of a checked pointer keeps the checks.
 
 Matching runs on a copy with comments and strings blanked, so offsets stay valid, and no
@@ -107,8 +109,32 @@ def _shared_edits(masked: str) -> list[tuple[int, int, str]]:
         t = ctype
         for s in reversed(sizes):
             t = f"::gc::shared_array<{t}, ({s}), {lit}>"
-        edits.append((m.start(), m.end(), f"{align + ' ' if align else ''}static thread_local {t} {name};"))
+        decl = f"{align + ' ' if align else ''}static thread_local {t} {name};"
+        if _in_function(masked, m.start()):
+            # filled with the poison byte when a new block first passes here
+            decl += (f" static thread_local unsigned long long {name}__gc_block;"
+                     f" ::gc::shared_enter(&{name}, sizeof({name}), {name}__gc_block);")
+        edits.append((m.start(), m.end(), decl))
     return edits
+
+
+_SCOPE_OPENER = re.compile(r"(\bnamespace\b[\s\w:]*|\bextern\s*\"[^\"\n]*\"\s*"
+                           r"|\b(?:struct|class|union)\b[^;{}()]*)$")
+
+
+def _in_function(masked: str, pos: int) -> bool:
+    """Whether `pos` lies in a function body (where a statement may follow a declaration),
+    not at file scope nor directly in a namespace, `extern "C" {}` or class body."""
+    depth_opens: list[int] = []
+    for m in re.finditer(r"[{}]", masked[:pos]):
+        if m.group() == "{":
+            depth_opens.append(m.start())
+        elif depth_opens:
+            depth_opens.pop()
+    if not depth_opens:
+        return False
+    before = masked[max(0, depth_opens[-1] - 200):depth_opens[-1]].rstrip()
+    return not _SCOPE_OPENER.search(before)
 
 
 def _cast_edits(masked: str) -> list[tuple[int, int, str]]:

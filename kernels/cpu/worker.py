@@ -31,7 +31,8 @@ class LaunchDesc(ctypes.Structure):
                 ("args", ctypes.c_void_p), ("extents", ctypes.c_void_p), ("sizes", ctypes.c_void_p),
                 ("error", ctypes.c_void_p), ("crash", ctypes.c_void_p),
                 ("lib_base", ctypes.c_uint64), ("stack_kb", ctypes.c_int64),
-                ("tracked", ctypes.c_void_p), ("ntracked", ctypes.c_int64)]
+                ("tracked", ctypes.c_void_p), ("ntracked", ctypes.c_int64),
+                ("shared_poison", ctypes.c_int32), ("pad", ctypes.c_int32)]
 
 
 class Tracked(ctypes.Structure):
@@ -111,6 +112,7 @@ def launch(msg, arena, libs):
     d.block[:] = msg["block"]
     d.shared_mem, d.schedule, d.seed = msg["shared_mem"], msg["schedule"], msg["seed"]
     d.nthreads, d.nargs, d.stack_kb = msg["nthreads"], n, msg["stack_kb"]
+    d.shared_poison = msg.get("shared_poison", 0xFF)
     d.args, d.extents, d.sizes = ctypes.addressof(values), ctypes.addressof(extents), ctypes.addressof(sizes)
     d.error, d.crash = arena.addr + ERROR_OFFSET, arena.addr + CRASH_OFFSET
     spans = msg["tracked"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import reference
+from autograder.reference import three_kernels as ref
 from kernels.cpu import launch
 from kernels.cpu.translate import fiber_kernels, translation_unit
 
@@ -38,10 +38,10 @@ extern "C" __global__ void k_warp(const float* x, float* out) {
 
 
 def test_fiber_kernels_per_kernel():
-    assert fiber_kernels(reference.source()) == {"k_grad_norm_partial", "k_grad_norm_final"}
+    assert fiber_kernels(ref.source()) == {"k_grad_norm_partial", "k_grad_norm_final"}
     found = fiber_kernels(MIXED)
     assert {"k_ids_sync", "k_warp"} <= found and "k_ids" not in found
-    tu = translation_unit(reference.source(), "grad_clip.cu")
+    tu = translation_unit(ref.source(), "grad_clip.cu")
     assert "launch_kernel(&k_grad_scale, d, names, false)" in tu
     assert "launch_kernel(&k_grad_norm_partial, d, names, true)" in tu
 
@@ -94,19 +94,19 @@ def test_clip_with_the_same_array_twice_and_overlapping_views():
     rng = np.random.default_rng(5)
     g = rng.standard_normal(5000).astype(np.float32)
     want = g.astype(np.float64)
-    norm = reference.clip_grad_norm([g, g], 1.0)   # g counts twice and is scaled twice
+    norm = ref.clip_grad_norm([g, g], 1.0)   # g counts twice and is scaled twice
     s = 1.0 / (np.sqrt(2 * (want ** 2).sum()) + 1e-6)
     assert norm == pytest.approx(np.sqrt(2 * (want ** 2).sum()), rel=1e-5)
     np.testing.assert_allclose(g, want * s * s, rtol=1e-5)
 
     base = rng.standard_normal(3000).astype(np.float32)
     a, b = base[:2000], base[1000:]   # overlap in [1000, 2000)
-    ref = base.astype(np.float64)
-    norm = reference.clip_grad_norm([a, b], 1.0)
-    total = np.sqrt((ref[:2000] ** 2).sum() + (ref[1000:] ** 2).sum())
+    exact = base.astype(np.float64)
+    norm = ref.clip_grad_norm([a, b], 1.0)
+    total = np.sqrt((exact[:2000] ** 2).sum() + (exact[1000:] ** 2).sum())
     assert norm == pytest.approx(total, rel=1e-5)
     s = np.float32(1.0 / (total + 1e-6))
-    expect = ref.astype(np.float32)
+    expect = exact.astype(np.float32)
     expect[:2000] *= s          # k_grad_scale on a
     expect[1000:] *= s          # then on b, which sees a's result in the overlap
     np.testing.assert_allclose(base, expect, rtol=1e-5)
@@ -117,10 +117,10 @@ def test_clip_after_a_failed_launch_and_with_read_only_gradients():
     ro = g.copy()
     ro.flags.writeable = False
     with pytest.raises(kernels.KernelError, match="read-only"):
-        reference.clip_grad_norm([ro], 1.0)
+        ref.clip_grad_norm([ro], 1.0)
     assert np.array_equal(ro, g)
     h = g.copy()
-    norm = reference.clip_grad_norm([h], 1.0)
+    norm = ref.clip_grad_norm([h], 1.0)
     assert norm == pytest.approx(norm64([g]), rel=1e-5)
     np.testing.assert_allclose(h, g * np.float32(1.0 / (norm + 1e-6)), rtol=1e-6)
 
@@ -135,18 +135,47 @@ def test_resident_arrays_are_copied_only_once_per_pipeline(monkeypatch):
         return original(self, regions)
 
     monkeypatch.setattr(launch.arena_mod.Arena, "copy_in", spy)
-    reference.clip_grad_norm([g], 1e9)              # no clip: g is not written
+    ref.clip_grad_norm([g], 1e9)              # no clip: g is not written
     assert copied.count(g.nbytes) == 1               # in for the partial norm only
     copied.clear()
     g0 = g.copy()
-    norm = reference.clip_grad_norm([g], 1.0)
+    norm = ref.clip_grad_norm([g], 1.0)
     assert copied.count(g.nbytes) == 1
     np.testing.assert_allclose(g, g0 * np.float32(1.0 / (norm + 1e-6)), rtol=1e-6)
     assert launch._session is None
     # outside the pipeline every launch copies its arguments in again
     copied.clear()
-    k = reference.module("cpu").get_function("k_grad_scale")
+    k = ref.module("cpu").get_function("k_grad_scale")
     out = np.array([0.0, 2.0], np.float32)
     k((2,), (64,), (g, np.int64(g.size), out))
     k((2,), (64,), (g, np.int64(g.size), out))
     assert copied.count(g.nbytes) == 2
+
+
+def test_kernels_resident_is_a_generic_public_facility(monkeypatch):
+    """`kernels.resident()` keeps any kernel's arrays in the worker across launches; what a
+    launch writes still comes back, and a nested block joins the outer one."""
+    src = r'''
+extern "C" __global__ void k_add(float* y, const float* x, long long n) {
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i < n) y[i] += x[i];
+}
+'''
+    k = kernels.RawKernel(src, "k_add", backend="cpu")
+    x = np.arange(1000, dtype=np.float32)
+    y = np.zeros(1000, np.float32)
+    copied = []
+    original = launch.arena_mod.Arena.copy_in
+
+    def spy(self, regions):
+        copied.extend(r.nbytes for r in regions)
+        return original(self, regions)
+
+    monkeypatch.setattr(launch.arena_mod.Arena, "copy_in", spy)
+    with kernels.resident():
+        for _ in range(3):
+            with kernels.resident():
+                k((4,), (256,), (y, x, np.int64(x.size)))
+            np.testing.assert_array_equal(y[:3], x[:3] * (_ + 1))   # written back each time
+    assert copied.count(x.nbytes) == 2          # x and y, once each
+    assert launch._session is None

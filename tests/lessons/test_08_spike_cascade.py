@@ -190,7 +190,7 @@ def test_lesson_runs_top_to_bottom_quickly(monkeypatch):
         if cell.cell_type == "code":
             error = _exec(cell.source, namespace, cells.grade_id(cell) or f"#{index}")
             assert not error, f"cell #{index} failed: {error}"
-    assert time.perf_counter() - start < 30
+    assert time.perf_counter() - start < 60
 
 
 def test_committed_notebook_is_what_build_writes():

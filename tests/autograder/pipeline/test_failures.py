@@ -57,8 +57,9 @@ def graded(tmp_path_factory):
     release = s.read(course.release_dir(L) / f"{L}.ipynb")
     for student, nb in class_of(release).items():
         s.save(nb, course.submitted_dir(student, L) / f"{L}.ipynb")
-    # one run: the per-cell limit interrupts `loops`, the notebook limit stops `too_slow`
-    # (75 s of 3 s cells); on a loaded machine a plain submission takes ~25 s
+    # one run, one learner at a time: the per-cell limit interrupts `loops`, the notebook
+    # limit stops `too_slow` (75 s of 3 s cells); a plain submission takes ~25 s on a
+    # loaded machine
     run = driver(course.root, "autograde", L, "--cell-timeout", "10", "--limit", "60")
     driver(course.root, "feedback", L)
     driver(course.root, "export", "--to", str(course.root / "grades.csv"))

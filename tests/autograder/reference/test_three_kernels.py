@@ -8,6 +8,7 @@ written independently of the kernels; the launcher with `torch.nn.utils.clip_gra
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,18 +173,45 @@ def test_launcher_caps_blocks_per_tensor():
     assert ref.blocks_for(10**9, 256) == ref.MAX_BLOCKS_PER_TENSOR
 
 
-def test_launcher_agrees_with_the_kernels_package_reference():
-    """`kernels/cuda/grad_clip.cu` (the runtime's own copy) and ours give the same clip."""
-    reference = pytest.importorskip("kernels.reference")
+def test_exercise_and_tuned_launchers_agree():
+    """`clip_grad_norm_kernels` (the lesson's grid) and `clip_grad_norm` (tuned per backend,
+    one module of grad_clip.cu) give the same clip."""
     rng = np.random.default_rng(7)
     host = [rng.standard_normal(s).astype(np.float32) for s in [(64, 33), (5,), (1000,)]]
     a = [kernel_lab.to_device(h) for h in host]
     b = [kernel_lab.to_device(h) for h in host]
     norm_a = ref.clip_grad_norm_kernels(a, 1.5, 128)
-    norm_b = reference.clip_grad_norm(b, 1.5, 128)
+    norm_b = ref.clip_grad_norm(b, 1.5, 128)
     assert norm_a == pytest.approx(norm_b, rel=1e-6)
     for x, y in zip(a, b):
         np.testing.assert_allclose(kernel_lab.to_host(x), kernel_lab.to_host(y), rtol=1e-6)
+
+
+def test_exercise_sources_are_cut_from_the_one_cu_file():
+    """`grad_clip.cu` is the only copy: the three strings are its kernels, in order, each
+    a self-contained source that defines exactly its kernel."""
+    text = ref.source()
+    bodies = [getattr(ref, var).strip("\n") for var in ref.KERNEL_NAMES]
+    positions = [text.index(body) for body in bodies]
+    assert positions == sorted(positions)
+    for var, name in ref.KERNEL_NAMES.items():
+        src = getattr(ref, var)
+        assert src.startswith('\nextern "C" __global__ void ' + name + "(") and src.endswith("\n}\n")
+        assert set(find_kernels(src)) == {name}
+    assert set(find_kernels(text)) == set(ref.KERNEL_NAMES.values())
+    with pytest.raises(ValueError, match="k_missing"):
+        ref.kernel_source("k_missing")
+
+
+def test_the_learners_package_holds_no_solution():
+    """Neither the sources nor a launcher of the reference are in `kernels`."""
+    import kernels
+
+    root = Path(kernels.__file__).parent
+    assert not list(root.rglob("*.cu"))
+    for py in root.rglob("*.py"):
+        assert "k_grad_norm_partial" not in py.read_text(), py
+    assert not (root / "reference.py").exists() and not (root / "cuda").exists()
 
 
 def test_float64_specs_agree_with_course_helpers():

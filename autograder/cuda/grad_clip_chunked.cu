@@ -5,7 +5,8 @@
 // chunk_size) of tensor chunk_tensor[c], clipped to sizes[t].  Tensors are passed as their
 // device addresses (`ptrs`), so this file runs on a GPU only; the CPU backend compiles it
 // but its worker cannot see the caller's addresses.  k_grad_norm_final from grad_clip.cu
-// finishes the norm.  chunk_size must be a multiple of 4 (float4 loads when aligned).
+// (beside this file) finishes the norm.  chunk_size must be a multiple of 4 (float4 loads
+// when aligned).
 
 #define GC_MAX_THREADS 1024
 
