@@ -4,6 +4,13 @@ Each schedule runs on fresh copies of the arguments (views of one buffer stay vi
 copy).  If any output differs, the kernel's result depends on the order its threads ran
 in, which on a GPU is luck: a RaceError says where.  If they all agree, the launch runs
 for real on the caller's arguments.
+
+Shared memory starts as 0xFF bytes in every block (NaN, -1), except in the second
+schedule's run, where it starts as zeros: a kernel that reads a `__shared__` slot no thread
+wrote in the launch gives different results there.  Such a difference is told apart from a
+race by running that schedule again over 0xFF, and explained (array, index, line) by one
+more run of a build that traces shared reads: an UninitializedSharedError.  A correct
+kernel costs no extra launch.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import RaceError
+from .errors import RaceError, UninitializedSharedError
 from .raw import RawKernel
 from .schedule import parse, schedule
 
@@ -57,10 +64,35 @@ def _first_difference(a: np.ndarray, b: np.ndarray, rtol: float):
     return (int(bad[0]), fa[bad[0]].item(), fb[bad[0]].item()) if bad.size else None
 
 
+ZERO_FILL = 0x00    # the second schedule's shared memory starts as zeros
+TRACE_FILL = 0xA5   # the tracing run's: a pattern kernels hardly write themselves
+
+
+def _run(kernel, spec, grid, block, args, shared_mem, fill=None, trace=False):
+    """One launch on copies of `args` under schedule `spec`; returns the copies."""
+    from .cpu.launch import POISON, shared_fill
+    copies = _copies(args)
+    with schedule(spec), shared_fill(POISON if fill is None else fill, trace):
+        kernel(grid, block, copies, shared_mem=shared_mem)
+    return copies
+
+
+def _difference(params, base, res, rtol):
+    """(name, index, value in base, value in res) of the first output that differs."""
+    for i, p in enumerate(params):
+        if not (p.pointer and isinstance(res[i], np.ndarray)) or p.const:
+            continue
+        diff = _first_difference(base[i], res[i], rtol)
+        if diff is not None:
+            return (p.name, *diff)
+    return None
+
+
 def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int = 0,
           schedules: Sequence[str] = DEFAULT_SCHEDULES, rtol: float = 1e-5) -> None:
-    """Launch under every schedule in `schedules`; RaceError if the outputs differ, else
-    run the launch on `args` (updated as a normal launch would).
+    """Launch under every schedule in `schedules`; RaceError if the outputs differ,
+    UninitializedSharedError if they depend on what shared memory held before the launch,
+    else run the launch on `args` (updated as a normal launch would).
 
     Floating-point outputs are compared with relative tolerance `rtol`: atomics on floats
     legitimately sum in different orders."""
@@ -69,25 +101,42 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
         return
     parsed = [parse(s) for s in schedules]
     params = kernel.signature.params
-    results = []
-    for sched in parsed:
-        copies = _copies(args)
-        with schedule(sched.spec):
-            kernel(grid, block, copies, shared_mem=shared_mem)
-        results.append(copies)
+    results = [_run(kernel, sched.spec, grid, block, args, shared_mem,
+                    fill=ZERO_FILL if k == 1 else None) for k, sched in enumerate(parsed)]
     base = results[0]
-    for sched, res in zip(parsed[1:], results[1:]):
-        for i, p in enumerate(params):
-            if not (p.pointer and isinstance(res[i], np.ndarray)) or p.const:
-                continue
-            diff = _first_difference(base[i], res[i], rtol)
-            if diff is not None:
-                idx, va, vb = diff
-                raise RaceError(
-                    f"{kernel.name}: the result depends on thread order — a missing "
-                    f"`__syncthreads()`? `{p.name}`[{idx}] is {va!r} under schedule "
-                    f"'{parsed[0].spec}' but {vb!r} under '{sched.spec}' (grid {grid}, block "
-                    f"{block}). Threads may read shared memory only after a barrier that "
-                    "follows its write.", kernel=kernel.name, argument=p.name, index=idx)
+    for k, (sched, res) in enumerate(zip(parsed[1:], results[1:]), 1):
+        diff = _difference(params, base, res, rtol)
+        if diff is not None and k == 1:
+            again = _run(kernel, sched.spec, grid, block, args, shared_mem)
+            race = _difference(params, base, again, rtol)
+            if race is None:
+                _explain_uninitialized(kernel, parsed[0].spec, grid, block, args, shared_mem, diff)
+            diff = race
+        if diff is not None:
+            name, idx, va, vb = diff
+            raise RaceError(
+                f"{kernel.name}: the result depends on thread order — a missing "
+                f"`__syncthreads()`? `{name}`[{idx}] is {va!r} under schedule "
+                f"'{parsed[0].spec}' but {vb!r} under '{sched.spec}' (grid {grid}, block "
+                f"{block}). Threads may read shared memory only after a barrier that "
+                "follows its write.", kernel=kernel.name, argument=name, index=idx)
     with schedule(parsed[0].spec):
         kernel(grid, block, args, shared_mem=shared_mem)
+
+
+def _explain_uninitialized(kernel, spec, grid, block, args, shared_mem, diff) -> None:
+    """Raise an UninitializedSharedError: the traced build names the array, the slot and
+    the line; failing that, the output that changed with the initial contents."""
+    try:
+        _run(kernel, spec, grid, block, args, shared_mem, fill=TRACE_FILL, trace=True)
+    except UninitializedSharedError as exc:
+        exc.args = (f"{exc.args[0]}. Launch: grid {grid}, block {block}.",)
+        raise exc.with_traceback(None) from None
+    name, idx, va, vb = diff
+    raise UninitializedSharedError(
+        f"{kernel.name}: the result depends on what shared memory held before the launch: "
+        f"`{name}`[{idx}] is {va!r} when every block's shared memory starts as 0xFF bytes "
+        f"but {vb!r} when it starts as zeros (grid {grid}, block {block}). A thread reads a "
+        "`__shared__` slot that no thread wrote in this launch (on a GPU: garbage); write "
+        "every slot before it is read, and let loop bounds follow blockDim.x.",
+        kernel=kernel.name, argument=name, index=idx)

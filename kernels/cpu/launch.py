@@ -255,9 +255,9 @@ def _kernel_error(module, name, lib, lib_base, ar, spec) -> KernelError:
         where = f"line {line}, " if line else ""
         return UninitializedSharedError(
             f"{name} read __shared__ `{arr}`[{index}] before any thread wrote it in this launch "
-            f"({where}{at}). Shared memory starts as garbage on a GPU (here, as what an earlier "
-            f"launch left): write every slot you read first, and let loop bounds follow "
-            f"blockDim.x (the array has {extent} elements)", kernel=name, argument=arr,
+            f"({where}{at}). On a GPU shared memory starts as whatever an earlier kernel left "
+            f"there: write every slot before it is read, and let loop bounds follow blockDim.x "
+            f"(`{arr}` has {extent} elements; does a loop start at a fixed index?)", kernel=name, argument=arr,
             index=index, line=line)
     where = f" (line {line}, {at}; schedule {spec})" if line else f" ({at})"
     cls = BarrierError if kind == E_BARRIER else KernelError
