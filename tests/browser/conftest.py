@@ -40,18 +40,26 @@ def chromium_path() -> str | None:
     return None
 
 
+def _missing(reason: str) -> None:
+    """Skip with `reason`; in CI (`GRADCLIP_REQUIRE_BROWSER=1`, set by .ci/run) fail instead,
+    so a missing browser can never hide the browser tests."""
+    if os.environ.get("GRADCLIP_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (GRADCLIP_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def chromium_executable() -> str:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.skip(f"Playwright is not installed: {INSTALL_HINT}")
+        _missing(f"Playwright is not installed: {INSTALL_HINT}")
     path = chromium_path()
     if path is None:
         where = (f"GRADCLIP_CHROMIUM={os.environ['GRADCLIP_CHROMIUM']} is not an executable"
                  if os.environ.get("GRADCLIP_CHROMIUM") else
                  "no /usr/bin/chromium, no `chromium` on PATH")
-        pytest.skip(f"Chromium not found ({where}): {INSTALL_HINT}")
+        _missing(f"Chromium not found ({where}): {INSTALL_HINT}")
     return path
 
 
