@@ -3,13 +3,18 @@
 Graders outside the notebooks fill a solution cell by its exercise id and autograde, so
 these ids never change (lessons may add exercises). Kinds: "code" (an autograded
 solution cell defining that name) or "markdown" (a manually graded written answer).
-tests/lessons/test_lesson_sources.py checks every lesson that exists against this table.
+tests/lessons/test_lesson_sources.py checks every lesson that exists against this table
+(and that each written answer carries a `RUBRIC`).
 Transcribed from the curriculum's contract tables (lessons 06 and 07 come later).
 """
 
 from __future__ import annotations
 
 CODE, MARKDOWN = "code", "markdown"
+
+#: A written (markdown) answer's solution cell holds the model answer and the rubric it is
+#: graded by, headed by this word (`autograder.authoring.Notebook.written_answer`).
+RUBRIC = "Rubric"
 
 CONTRACT: dict[str, dict[str, str]] = {
     "01_spike_sources": {

@@ -22,7 +22,10 @@ What is checked, and why this way
 * **Thread order**: every launch goes through `kernels.check`, which replays it under
   several thread schedules (`SCHEDULES`: forward, reverse, random) and raises `RaceError`
   when the result depends on the order — how a missing `__syncthreads()` is caught on the
-  CPU. (On a GPU `kernels.check` launches once: the hardware picks the order.)
+  CPU — or `UninitializedSharedError` when it depends on what `__shared__` memory held
+  before the launch (a slot read that no thread wrote: a tree starting at a fixed index).
+  Each gets its own message and hint (`RACE_HINT`, `UNINITIALIZED_HINT`). (On a GPU
+  `kernels.check` launches once: the hardware picks the order.)
 * **Inputs stay inputs**: on the CPU backend the arrays a kernel declares `const` (and a
   gradient when ``out[1] >= 1``) are passed read-only, so a write is a `KernelError`.
 * **The launcher** (`check_launcher`) runs with the reference kernels swapped in by name,
@@ -128,8 +131,8 @@ def final_shapes(rng: np.random.Generator) -> list[Shape]:
 def _errors():
     import kernels
 
-    return {n: getattr(kernels, n) for n in ("CompileError", "KernelError", "RaceError")
-            if isinstance(getattr(kernels, n, None), type)}
+    names = ("CompileError", "KernelError", "RaceError", "UninitializedSharedError")
+    return {n: getattr(kernels, n) for n in names if isinstance(getattr(kernels, n, None), type)}
 
 
 def _kernel(source: Any, name: str, exercise: str):
@@ -148,6 +151,31 @@ def _read_only(array):
     return array
 
 
+#: The learner's next step for each cause `kernels.check` tells apart.
+RACE_HINT = (
+    "A shared-memory reduction needs a `__syncthreads()` between every thread storing its "
+    "own sum and the tree's first round, and one at the end of every round, before the next "
+    "round reads what this one wrote.")
+UNINITIALIZED_HINT = (
+    "On a GPU that slot holds whatever an earlier kernel left there, so the result is "
+    "garbage that changes from run to run. Every thread writes its own slot first (0 when "
+    "it has no element), and the tree starts at blockDim.x / 2, not at a fixed number, so it "
+    "reads only slots the block's own threads wrote, whatever the block size.")
+
+
+def _uninitialized_message(exc, where: str) -> str:
+    """An `UninitializedSharedError` in the learner's words: which slot, where, and why
+    it matters. The traced run names the `__shared__` slot and its line; without it the
+    runtime's own message says which output changed."""
+    if getattr(exc, "line", None) is not None and getattr(exc, "argument", None):
+        read = (f"line {exc.line} of your kernel reads `{exc.argument}[{exc.index}]`, a "
+                "`__shared__` slot no thread of the block wrote in this launch.")
+    else:
+        read = f"{exc}"
+    return (f"{where}: your kernel reads shared memory that was never written — {read} "
+            f"{UNINITIALIZED_HINT}")
+
+
 def _launch(kernel, shape: Shape, args: tuple, *, what: str, schedules: bool = True) -> None:
     """Run one launch (through `kernels.check` when `schedules`), turning the runtime's
     errors into learner-facing messages that name the launch."""
@@ -160,15 +188,14 @@ def _launch(kernel, shape: Shape, args: tuple, *, what: str, schedules: bool = T
         else:
             kernel((shape.blocks,), (shape.threads,), args)
     except tuple(errors.values()) as exc:
-        kind = type(exc).__name__
-        if "RaceError" in errors and isinstance(exc, errors["RaceError"]):
+        where = f"{what} with {shape}"
+        if isinstance(exc, errors.get("UninitializedSharedError", ())):
+            raise AssertionError(_uninitialized_message(exc, where)) from None
+        if isinstance(exc, errors.get("RaceError", ())):
             raise AssertionError(
-                f"{what} with {shape}: your reduction depends on thread order — run under "
-                f"different thread schedules it gave different results ({exc}). Every round "
-                "of a shared-memory reduction needs a `__syncthreads()` before the next round "
-                "reads what this one wrote; and every shared slot a thread reads must have been "
-                "written in this launch (does the tree start at blockDim.x / 2?).") from None
-        raise AssertionError(f"{what} with {shape}: {kind}: {exc}") from None
+                f"{where}: your reduction depends on thread order — run under different "
+                f"thread schedules it gave different results ({exc}). {RACE_HINT}") from None
+        raise AssertionError(f"{where}: {type(exc).__name__}: {exc}") from None
 
 
 # -- kernel 1 ----------------------------------------------------------------------------

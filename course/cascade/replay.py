@@ -2,6 +2,11 @@
 
 The widget (`course.cascade.widget`) only translates events into these functions and draws
 the `RunView`s they return, so everything here is testable without a browser.
+
+A view is never blank: besides the run up to the current step it carries the rest of the
+run (`RunView.ahead`, `RunView.phases_ahead`), which the plot draws faintly, and the player
+opens at `opening_step` (the first sample, past two source switches) rather than at step 0,
+where every curve would be a single point.
 """
 
 from __future__ import annotations
@@ -31,10 +36,27 @@ def n_steps(traces: Mapping[str, Trace], selection: Sequence[str]) -> int:
     return max((traces[name].steps for name in selection), default=0)
 
 
-def initial_state(traces: Mapping[str, Trace], selection: Sequence[str] | None = None) -> ReplayState:
-    """Start at step 0, paused, with `selection` (default: the first two runs by name)."""
+def opening_step(traces: Mapping[str, Trace], selection: Sequence[str]) -> int:
+    """Where the player opens: for the first selected run, the later of its first sample
+    and its second source switch, so the first switches with their gradient-norm lift, the
+    early spikes and a sampled text are all on screen; a tenth of the run if it has neither
+    (0 if nothing is selected)."""
+    if not selection:
+        return 0
+    trace = traces[selection[0]]
+    marks = [int(s) for s in trace.sample_steps[:1]] + trace.boundaries[1:2]
+    step = max(marks) if marks else trace.steps // 10
+    return int(min(step, n_steps(traces, selection) - 1))
+
+
+def initial_state(traces: Mapping[str, Trace], selection: Sequence[str] | None = None,
+                  step: int | None = None) -> ReplayState:
+    """Paused at `step` (default: `opening_step`) with `selection` (default: the first two
+    runs by name)."""
     chosen = tuple(sorted(traces)[:2]) if selection is None else tuple(selection)
-    return select(ReplayState(), chosen, traces)
+    state = select(ReplayState(), chosen, traces)
+    start = opening_step(traces, state.selection) if step is None else step
+    return set_step(state, start, n_steps(traces, state.selection))
 
 
 def select(state: ReplayState, selection: Sequence[str], traces: Mapping[str, Trace]) -> ReplayState:
@@ -83,9 +105,15 @@ def set_max_norm(state: ReplayState, max_norm: float) -> ReplayState:
     return replace(state, max_norm=float(max_norm))
 
 
+#: The per-step series a `RunView` carries, one plot panel each.
+SERIES = ("loss", "grad_norm", "m_norm", "v_sum")
+
+
 @dataclass(frozen=True)
 class RunView:
-    """What is drawn for one run at the current step (arrays cover steps `0..step`)."""
+    """What is drawn for one run at the current step: arrays cover steps `0..step`; `ahead`
+    holds each series of `SERIES` over `step..end` (x: `ahead_x`), the rest of the run that
+    is drawn faintly for context (empty at the run's last step)."""
 
     name: str
     step: int                      # the last step drawn (run shorter than the player: its end)
@@ -99,6 +127,10 @@ class RunView:
     sample_step: int | None        # latest sample taken at or before step
     samples: dict[str, str]        # temperature name -> text of that sample
     max_norm: float | None
+    ahead_x: np.ndarray            # steps step..end of the run (empty at its last step)
+    ahead: dict[str, np.ndarray]   # series name -> its values over ahead_x
+    phases_ahead: tuple[tuple[int, int, int], ...]  # the spans after step: the current
+                                                    # phase's rest, then the phases to come
 
 
 def phase_spans(trace: Trace, upto: int) -> tuple[tuple[int, int, int], ...]:
@@ -111,6 +143,14 @@ def phase_spans(trace: Trace, upto: int) -> tuple[tuple[int, int, int], ...]:
         spans.append((start, min(start + length, upto + 1, trace.steps), int(dom)))
         start += length
     return tuple(spans)
+
+
+def phases_after(trace: Trace, upto: int) -> tuple[tuple[int, int, int], ...]:
+    """`(start, stop, dominant)` of what remains of the phases after step `upto`: the rest
+    of the current phase (from `upto + 1`), then every later phase; `()` at the end."""
+    every = phase_spans(trace, trace.steps - 1)
+    return tuple((max(start, upto + 1), stop, dom) for start, stop, dom in every
+                 if stop > upto + 1)
 
 
 def latest_sample(trace: Trace, step: int) -> tuple[int | None, dict[str, str]]:
@@ -128,11 +168,16 @@ def run_view(trace: Trace, step: int) -> RunView:
         raise ValueError(f"`step` must be >= 0, got {step}")
     last = min(step, trace.steps - 1)
     sl = slice(0, last + 1)
+    # the rest of the run starts at `last` itself, so its faint line joins the solid one
+    rest = slice(last, trace.steps) if last < trace.steps - 1 else slice(0, 0)
     sample_step, samples = latest_sample(trace, last)
     return RunView(name=trace.name, step=last, x=np.arange(last + 1), loss=trace.loss[sl],
                    grad_norm=trace.grad_norm[sl], m_norm=trace.m_norm[sl], v_sum=trace.v_sum[sl],
                    clipped_steps=np.nonzero(trace.clipped[sl])[0], phases=phase_spans(trace, last),
-                   sample_step=sample_step, samples=samples, max_norm=trace.meta.get("max_norm"))
+                   sample_step=sample_step, samples=samples, max_norm=trace.meta.get("max_norm"),
+                   ahead_x=np.arange(trace.steps)[rest],
+                   ahead={name: getattr(trace, name)[rest] for name in SERIES},
+                   phases_ahead=phases_after(trace, last))
 
 
 def views(traces: Mapping[str, Trace], state: ReplayState) -> list[RunView]:

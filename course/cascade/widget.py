@@ -57,14 +57,19 @@ def samples_html(views: Sequence[replay.RunView]) -> str:
 
 
 class CascadeReplay:
-    """Replays recorded traces; `show()` displays it (or a static figure when headless)."""
+    """Replays recorded traces; `show()` displays it (or a static figure when headless).
 
-    def __init__(self, traces: Mapping[str, Trace], selection: Sequence[str] | None = None):
+    The player opens paused at `step`, by default `replay.opening_step` (the first sample,
+    past two source switches); each panel shows the whole run faintly and the part up to
+    the current step solid. Pass `step=0` to open at the start."""
+
+    def __init__(self, traces: Mapping[str, Trace], selection: Sequence[str] | None = None,
+                 step: int | None = None):
         if not traces:
             raise ValueError("`traces` is empty: load recorded runs with "
                              "`course.cascade.trace.load_recorded()`")
         self.traces: dict[str, Trace] = dict(traces)
-        self.state = replay.initial_state(self.traces, selection)
+        self.state = replay.initial_state(self.traces, selection, step)
         self._ui = None
 
     # -- logic shared by both modes ----------------------------------------------------

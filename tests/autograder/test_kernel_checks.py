@@ -8,6 +8,7 @@ found it; the asynchronous model catches a host read between kernels and nothing
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -77,9 +78,34 @@ def test_exact_values_sum_exactly_in_float32():
 
 @cpu_only
 def test_partial_missing_barrier_is_a_thread_order_failure():
-    with pytest.raises(AssertionError, match="depends on thread order.*__syncthreads"):
+    with pytest.raises(AssertionError, match="depends on thread order.*__syncthreads") as e:
         kc.check_partial_kernel(_without(ref.K_GRAD_NORM_PARTIAL, LOOP_BARRIER),
                                 rng=SeededGenerator(4))
+    assert "never written" not in str(e.value) and "blockDim.x / 2" not in str(e.value)
+
+
+@cpu_only
+def test_partial_fixed_tree_start_is_an_uninitialized_read():
+    """A tree that starts at 512 reads slots a 32-thread block never wrote: reported as an
+    uninitialized read (slot, line, the fix), not as a race or as a generic error."""
+    source = _without(ref.K_GRAD_NORM_PARTIAL, "half = blockDim.x / 2;", "half = 512;")
+    with pytest.raises(AssertionError) as e:
+        kc.check_partial_kernel(source, rng=SeededGenerator(4))
+    message = str(e.value)
+    assert re.search(r"reads shared memory that was never written — line \d+ of your kernel "
+                     r"reads `sums\[\d+\]`", message), message
+    assert "blockDim.x / 2" in message
+    assert "UninitializedSharedError" not in message and "thread order" not in message
+
+
+def test_uninitialized_message_without_a_traced_slot_quotes_the_runtime():
+    """Without the traced run's slot and line, the runtime's own words say what changed."""
+    exc = kernels.UninitializedSharedError("`partial`[0] is 1.0 when ... but 2.0 when ...",
+                                           kernel="k", argument="partial", index=0)
+    message = kc._uninitialized_message(exc, "`k` with n=1")
+    assert message.startswith("`k` with n=1: your kernel reads shared memory that was never "
+                              "written — `partial`[0] is 1.0")
+    assert message.endswith(kc.UNINITIALIZED_HINT)
 
 
 def test_partial_idle_blocks_must_write():

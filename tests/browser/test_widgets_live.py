@@ -4,7 +4,8 @@ Source notebooks (solutions in, as an instructor opens them) are copied into the
 the test server serves: lesson 04's interactive figure (`course.widgets`) and the
 instructor's spike-cascade replay (`course.cascade.widget`). Each runs without an error;
 its widget renders as a live ipywidget (not the static fallback); dragging a slider changes
-the slider's readout and, through the kernel, the matplotlib image below it.
+the slider's readout and, through the kernel, the matplotlib image below it. The replay
+opens past step 0 (`course.cascade.replay.opening_step`), so its first figure shows data.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Case:
     notebook: Path          # the source notebook, in the repository
     slider: str             # the description of the slider to drag
     to: float               # where to drop it, as a fraction of the track's width
+    opens_past_start: bool = False  # the slider's first value is above its minimum
 
     @property
     def id(self) -> str:
@@ -37,7 +39,7 @@ CASES = [
     Case(REPO / "lessons" / "04_adam_after_a_spike" / "04_adam_after_a_spike.ipynb",
          slider="spike", to=0.85),
     Case(REPO / "lessons" / "instructor" / "spike_cascade_replay.ipynb",
-         slider="step", to=0.6),
+         slider="step", to=0.6, opens_past_start=True),
 ]
 
 # The image inside the widget's Output area of the cell holding `slider`.
@@ -75,6 +77,9 @@ def test_slider_redraws_figure(case, lab, served_copy, screenshot_dir):
                            timeout=60_000)
     before_src = slider.evaluate(FIGURE_SRC)
     before_value = readout.inner_text().strip()
+    if case.opens_past_start:
+        assert float(before_value) > 0, (f"`{case.slider}` opens at {before_value}: at the "
+                                         "start every curve is a single point")
     show = "el => el.scrollIntoView({block: 'start'})"
     slider.evaluate(show)
     lab.screenshot("1-before-drag")

@@ -125,16 +125,22 @@ def test_clip_after_a_failed_launch_and_with_read_only_gradients():
     np.testing.assert_allclose(h, g * np.float32(1.0 / (norm + 1e-6)), rtol=1e-6)
 
 
-def test_resident_arrays_are_copied_only_once_per_pipeline(monkeypatch):
-    g = np.random.default_rng(7).standard_normal(1 << 16).astype(np.float32)
-    copied = []
+@pytest.fixture
+def copied(monkeypatch) -> list[int]:
+    """The sizes, in bytes, of the regions copied into the shared arena, as they happen."""
+    sizes: list[int] = []
     original = launch.arena_mod.Arena.copy_in
 
     def spy(self, regions):
-        copied.extend(r.nbytes for r in regions)
+        sizes.extend(r.nbytes for r in regions)
         return original(self, regions)
 
     monkeypatch.setattr(launch.arena_mod.Arena, "copy_in", spy)
+    return sizes
+
+
+def test_resident_arrays_are_copied_only_once_per_pipeline(copied):
+    g = np.random.default_rng(7).standard_normal(1 << 16).astype(np.float32)
     ref.clip_grad_norm([g], 1e9)              # no clip: g is not written
     assert copied.count(g.nbytes) == 1               # in for the partial norm only
     copied.clear()
@@ -152,7 +158,7 @@ def test_resident_arrays_are_copied_only_once_per_pipeline(monkeypatch):
     assert copied.count(g.nbytes) == 2
 
 
-def test_kernels_resident_is_a_generic_public_facility(monkeypatch):
+def test_kernels_resident_is_a_generic_public_facility(copied):
     """`kernels.resident()` keeps any kernel's arrays in the worker across launches; what a
     launch writes still comes back, and a nested block joins the outer one."""
     src = r'''
@@ -164,14 +170,6 @@ extern "C" __global__ void k_add(float* y, const float* x, long long n) {
     k = kernels.RawKernel(src, "k_add", backend="cpu")
     x = np.arange(1000, dtype=np.float32)
     y = np.zeros(1000, np.float32)
-    copied = []
-    original = launch.arena_mod.Arena.copy_in
-
-    def spy(self, regions):
-        copied.extend(r.nbytes for r in regions)
-        return original(self, regions)
-
-    monkeypatch.setattr(launch.arena_mod.Arena, "copy_in", spy)
     with kernels.resident():
         for _ in range(3):
             with kernels.resident():

@@ -106,6 +106,16 @@ def test_every_code_exercise_has_a_visible_and_a_hidden_test(lesson):
         assert hidden, f"{lesson}: `{exercise_id}` needs a hidden test cell"
 
 
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_written_answer_carries_a_rubric(lesson):
+    """A manually graded answer holds the model answer and the rubric it is graded by."""
+    nb = cells.load(lesson)
+    for exercise_id, exercise in cells.exercises(nb).items():
+        if exercise.kind == contract.MARKDOWN:
+            assert contract.RUBRIC in nb.cells[exercise.solution_index].source, (
+                f"{lesson}: the written answer `{exercise_id}` has no {contract.RUBRIC}")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_source_runs_top_to_bottom(lesson, tmp_path, monkeypatch):

@@ -23,8 +23,9 @@ def test_headless_show_draws_a_static_figure_at_the_last_step(toy_traces, monkey
     fig = widget.CascadeReplay(toy_traces, ["a"]).show()
     axes = fig.axes
     assert len(axes) == 4
-    loss_line = axes[0].get_lines()[0]
-    assert len(loss_line.get_xdata()) == 30
+    loss_lines = axes[0].get_lines()
+    assert len(loss_lines) == 2                     # the run and the step cursor
+    assert len(loss_lines[0].get_xdata()) == 30     # at its end: nothing faint ahead
 
 
 def test_draw_marks_clipped_steps_and_shades_phases():
@@ -34,7 +35,24 @@ def test_draw_marks_clipped_steps_and_shades_phases():
     markers = [ln for ln in axes["grad_norm"].get_lines() if ln.get_marker() == "x"]
     assert len(markers) == 1
     np.testing.assert_array_equal(markers[0].get_xdata(), [3, 4])
-    assert len(axes["loss"].patches) == 2  # phases begun by step 10: [0, 7) and [7, 11)
+    alphas = [p.get_alpha() for p in axes["loss"].patches]
+    # phases begun by step 10, [0, 7) and [7, 11); lighter, the rest: [11, 21) and [21, 30)
+    assert alphas == [plot.PHASE_ALPHA] * 2 + [plot.PHASE_AHEAD_ALPHA] * 2
+
+
+def test_an_early_step_draws_the_whole_run_faintly():
+    """At step 0 the played part is one point; the rest of the run is drawn faintly under
+    it, so no panel is blank, and the legend names only the run."""
+    trace = make_trace(steps=30)
+    fig, axes = plot.new_figure()
+    plot.draw(axes, [replay.run_view(trace, 0)], total=30, step=0)
+    for name in plot.PANELS:
+        faint = [ln for ln in axes[name].get_lines() if ln.get_alpha() == plot.AHEAD_ALPHA]
+        assert len(faint) == 1, name
+        np.testing.assert_array_equal(faint[0].get_xdata(), np.arange(30))
+        np.testing.assert_allclose(faint[0].get_ydata(), getattr(trace, name))
+    labels = [t.get_text() for t in axes["loss"].get_legend().get_texts()]
+    assert labels == ["toy"]
 
 
 def test_widget_builds_and_follows_the_slider(toy_traces, monkeypatch):
@@ -42,6 +60,10 @@ def test_widget_builds_and_follows_the_slider(toy_traces, monkeypatch):
     monkeypatch.setenv("GRADCLIP_WIDGETS", "1")
     rep = widget.CascadeReplay(toy_traces, ["a"])
     rep.show()
+    opening = replay.opening_step(toy_traces, ["a"])
+    assert rep.state.step == opening > 0       # opens past step 0, controls agree
+    assert rep._ui["slider"].value == rep._ui["play"].value == opening
+    assert "g19" in rep._ui["text"].value     # the latest sample is on screen at once
     rep._ui["slider"].value = 12
     assert rep.state.step == 12 and "g9" in rep._ui["text"].value
     rep._ui["slider"].value = 25
