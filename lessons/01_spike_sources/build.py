@@ -40,7 +40,7 @@ real training run's norms look like and builds a spike detector:
 2. **Numerical edge cases** — overflow in float16, near-zero denominators, a degenerate
    layer norm: each turns an ordinary step into a huge or non-finite gradient.
 3. **Distribution shifts** — a data stream whose mixture of sources switches every few
-   dozen steps, and the norm jump that follows each switch.
+   steps to few dozen steps, and the norm jump that follows each switch.
 
 Along the way: per-example gradient norms (exercise), float16's overflow point (exercise),
 a softmax that survives float16 (exercise), and a trailing-median spike detector
@@ -51,6 +51,11 @@ recorded in advance by `scripts/record_cascade.py` and are loaded from
 `course/data/cascade/`. Norm clipping itself was proposed for recurrent networks by Pascanu,
 Mikolov & Bengio, [*On the difficulty of training recurrent neural
 networks*](https://arxiv.org/abs/1211.5063) (ICML 2013); lesson 2 starts there.
+
+**Working in the released notebook.** Cells after an exercise that use your answer (demos,
+plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
+have not assigned yet) until you have solved that exercise. Solve the exercises in
+order and re-run the cells below each one.
 """)
 
 nb.code("""
@@ -864,7 +869,7 @@ nb.markdown(r"""
 ## 4. Distribution shifts
 
 The lesson material tells the story of a model trained on a stream whose sources were mixed
-by a bandit: every few dozen steps, at a **phase boundary**, the mixture switched to favour
+by a bandit: every 7 to 42 steps (printed below), at a **phase boundary**, the mixture switched to favour
 another source, and (in the story) each switch produced a gradient spike that, without
 clipping, pushed the larger of two models into degenerate, repetitive output. There is no
 public record of those runs; what we can do is build the same kind of stream and measure.

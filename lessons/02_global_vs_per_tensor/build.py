@@ -43,6 +43,11 @@ on real gradients why they differ, and rebuilt `clip_grad_norm_` yourself.
 
 Each exercise has visible tests you can run now; hidden tests check your function again on
 fresh random inputs when your work is graded.
+
+**Working in the released notebook.** Cells after an exercise that use your answer (demos,
+plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
+have not assigned yet) until you have solved that exercise. Solve the exercises in
+order and re-run the cells below each one.
 """)
 
 nb.code('''
@@ -159,7 +164,7 @@ Clipping only ever *shrinks*: a gradient already below the threshold is not scal
 
 Your function returns **new** tensors and leaves its inputs untouched (a function whose name
 does not end in `_` must not change its arguments). A `None` stays `None`, in its place.
-PyTorch adds `1e-6` to the norm before dividing (section 6); that is accepted too.
+PyTorch adds `1e-6` to the norm before dividing (section 7); that is accepted too.
 """)
 
 nb.solution("clip_by_global_norm", '''
@@ -553,7 +558,8 @@ nb.markdown(r"""
 Global clipping stays on the line cosine = 1 at every threshold: scaling a vector never turns
 it. Per-tensor clipping starts turning the gradient as soon as the threshold falls below the
 largest tensor's norm. Value clipping starts once the threshold falls below the largest
-*element*, which is smaller than any tensor norm, so at the same number it bites later —
+*element*, which can be no larger than the norm of the tensor holding it (and usually is
+much smaller), so at the same number it bites at the same point or later —
 but when it bites it also flattens the pattern *inside* each tensor, and on the MLP it ends
 up turning the gradient the most. Which of the two distorts more depends on the gradient; only
 global clipping never does. (The x axis is a norm for the first two curves and a bound on
@@ -577,11 +583,15 @@ this batch; nothing guarantees it moves towards the clean gradient.
 
 ## 6. Value clipping, and where norm clipping came from
 
-Clipping started element-wise. Tomas Mikolov's recurrent-network language models clipped
-every component of the gradient to a fixed range, ±15 (Mikolov 2012, PhD thesis, Brno
-University of Technology); in PyTorch that is `clip_grad_value_(parameters, 15)`. As the
-sweep showed, clamping elements changes the direction, and the change depends on how many
-elements are large.
+Clipping started element-wise. In Tomas Mikolov's recurrent-network language models, the
+error gradients accumulated in the hidden neurons during backpropagation through time were
+truncated to the range ±15 (Mikolov 2012, PhD thesis, Brno University of Technology); he
+reports that without it RNN language models could not be trained successfully on large data
+sets. That
+clamps the back-propagated signals, not the parameter gradients; PyTorch's nearest tool,
+`clip_grad_value_(parameters, 15)`, clamps each element of the parameter gradients instead.
+As the sweep showed, clamping elements changes the direction, and the change depends on how
+many elements are large.
 
 **Pascanu, Mikolov & Bengio (2013), "On the difficulty of training recurrent neural
 networks", ICML** ([arXiv:1211.5063](https://arxiv.org/abs/1211.5063)) studied why
@@ -591,9 +601,11 @@ in the error surface: a gradient step taken on a wall is huge and throws the par
 from where they were. Their remedy (their Algorithm 1) rescales the gradient of *all* the
 parameters, $\hat g \leftarrow \frac{\text{threshold}}{\|\hat g\|}\hat g$ whenever
 $\|\hat g\| \ge \text{threshold}$ — global norm clipping in this lesson's words: the step
-keeps its direction and loses only its length. They described Mikolov's element-wise
-clipping as a similar, simpler solution, suggested picking the threshold from the average
-gradient norm seen over many updates, and tested clipping (together with a regulariser they
+keeps its direction and loses only its length. They presented it as very close to
+Mikolov's element-wise clipping, departing from it to guarantee that the clipped step is
+still a descent direction for the current mini-batch (and noted that in practice the two
+behave similarly); they suggested picking the threshold from the average gradient norm seen
+over many updates, and tested clipping (together with a regulariser they
 proposed for vanishing gradients) on synthetic long-range tasks, polyphonic music
 prediction and character-level language modelling.
 
@@ -632,8 +644,11 @@ print("\\n".join(line for line in torch_source.splitlines() if "clip_coef" in li
 ''')
 
 nb.markdown(r"""
-The two factors differ by the relative amount $10^{-6}/\text{norm}$ when clipping happens,
-and by less than that at the threshold. The cell below measures the gap for a range of norms
+The two factors differ by the relative amount $10^{-6}/(\text{norm} + 10^{-6})$, about
+$10^{-6}/\text{norm}$, when clipping happens. Near the threshold there is a sliver, from
+$\text{max\_norm} - 10^{-6}$ up to $\text{max\_norm}$ itself, where PyTorch multiplies by
+a factor just under 1 and this lesson's rule does not multiply at all; the gap there is at
+most the same amount. The cell below measures the gap for a range of norms
 (each clipped to half its size), then runs your `clip_by_global_norm` and PyTorch's
 `clip_grad_norm_` on the MLP's outlier gradient.
 """)

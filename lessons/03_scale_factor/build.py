@@ -51,8 +51,15 @@ def build() -> Notebook:
 
     $$ s = \begin{cases} c / N & \text{if } N > c \\ 1 & \text{otherwise,} \end{cases} \qquad g_i \leftarrow s\, g_i \ \text{for every gradient entry } g_i .$$
 
-    After scaling, the norm is $sN = c$ when $N > c$ and unchanged otherwise. llm.c and
-    Megatron-LM use this rule; PyTorch uses a close relative (section 1).
+    After scaling, the norm is $sN = c$ when $N > c$ and unchanged otherwise. llm.c uses this
+    rule (`train_gpt2.cu`: `grad_scale = (grad_norm > grad_clip) ? grad_clip / grad_norm : 1.0f`);
+    PyTorch, and Megatron-LM after it, use a close relative with a `+ 1e-6` in the
+    denominator (section 1).
+
+    **Working in the released notebook.** Cells after an exercise that use your answer (demos,
+    plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
+    have not assigned yet) until you have solved that exercise. Solve the exercises in
+    order and re-run the cells below each one.
     """)
     nb.code("""
     import math
@@ -578,7 +585,9 @@ def build() -> Notebook:
     * the tokenizer clips at **2.0** (`finetune/train_tokenizer.py`, line 151), after a
       gradient-accumulation loop (lines 131–148) that divides each micro-batch's loss by
       `accumulation_steps`; the default is **1** step (`finetune/config.py`, line 62), so
-      out of the box there is no accumulation;
+      out of the box there is no accumulation. Note what its micro-batches are: the loop
+      cuts each batch the loader delivers into `accumulation_steps` slices (lines 132–134),
+      so accumulating splits one batch rather than adding more data to a step;
     * the predictor clips at **3.0** (`finetune/train_predictor.py`, line 114) with **no**
       accumulation loop at all.
 
@@ -589,7 +598,8 @@ def build() -> Notebook:
     gradients.)
 
     **x-transformers** (`lucidrains/x-transformers`, commit `9252ed7`): `train_enwik8.py`
-    accumulates **4** micro-batches, each loss divided by 4 (lines 123–126), then clips
+    accumulates **4** micro-batches, each a fresh batch from the loader and each loss divided
+    by 4 (lines 124–126), then clips
     the summed gradient at **0.5** (line 132); `train_copy.py`, a toy copy task, does not
     clip at all.
 
@@ -643,8 +653,13 @@ def build() -> Notebook:
       overall fraction hides this: look at the fraction over windows of steps.
     * Averaging 4 micro-batches shrinks the *noise* part of the gradient by $\sqrt 4 = 2$
       (the shared signal stays), so the median norm falls by a factor of about 1.56 here and the
-      fraction clipped at 0.5 drops from 62% to 22%. Raising Kronos' `accumulation_steps`
-      above 1 would quietly change what `max_norm = 2.0` means.
+      fraction clipped at 0.5 drops from 62% to 22%. That is what accumulating *more data*
+      per step does, as x-transformers does: the threshold then sees a smaller norm than
+      it would on one micro-batch. Kronos' loop is different: its micro-batches are slices
+      of one batch, so the accumulated gradient is the gradient of that same batch (up to
+      rounding, rows dropped when the batch does not divide evenly, and any loss term that
+      depends on the whole batch), and raising
+      `accumulation_steps` saves memory without changing the norm `max_norm = 2.0` sees.
     * Accumulation also raises the 99th percentile here: with 4 micro-batches a spike has 4
       chances to land in a step, at a quarter of its size.
 
@@ -710,14 +725,17 @@ def build() -> Notebook:
     * Under Adam that bound is the wrong lens: each step is about lr whatever the gradient's
       size, so warmup sets the first step and clipping's job is to keep spikes out of $m$ and
       $v$ (lesson 04).
-    * Judge a threshold by the fraction of steps it clips, on your own norm log; accumulation
-      changes the norms the threshold sees.
+    * Judge a threshold by the fraction of steps it clips, on your own norm log; accumulating
+      more data per step changes the norms the threshold sees (splitting one batch does not).
 
     ## Sources
 
     * PyTorch 2.13, `torch/nn/utils/clip_grad.py` (`_get_total_norm`,
       `_clip_grads_with_norm_`, `clip_grad_norm_`) and
       <https://docs.pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html>.
+    * A. Karpathy, llm.c, `train_gpt2.cu` (the `grad_scale` line of the training loop);
+      NVIDIA Megatron-LM, `megatron/core/optimizer/clip_grads.py`
+      (`clip_grad_by_total_norm_fp32`).
     * PyTorch, automatic mixed precision and `GradScaler`:
       <https://docs.pytorch.org/docs/stable/amp.html#gradient-scaling>,
       `torch/amp/grad_scaler.py`.

@@ -59,6 +59,11 @@ def build() -> Notebook:
     `torch.optim.Adam`, are $\beta_1 = 0.9$, $\beta_2 = 0.999$, $\epsilon = 10^{-8}$. AdamW
     (Loshchilov & Hutter, 2019) only changes how weight decay is applied: its $m$ and $v$
     are the same.
+
+    **Working in the released notebook.** Cells after an exercise that use your answer (demos,
+    plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
+    have not assigned yet) until you have solved that exercise. Solve the exercises in
+    order and re-run the cells below each one.
     """)
     nb.code("""
     import math
@@ -109,7 +114,7 @@ def build() -> Notebook:
     # by hand: m1 = 0.25*2 = 0.5,   m2 = 0.75*0.5 + 0.25*(-4) = -0.625
     #          v1 = 0.125*4 = 0.5,  v2 = 0.875*0.5 + 0.125*16 = 2.4375
     if np.allclose(m, [1.5, -2.625]):
-        raise AssertionError("m is [1.5, -2.875]: (1 - beta1) and beta1 are swapped. The new "
+        raise AssertionError("m is [1.5, -2.625]: (1 - beta1) and beta1 are swapped. The new "
                              "gradient gets weight (1 - beta1); the old m keeps beta1.")
     if np.allclose(m, [1.0, 4.75]):
         raise AssertionError("m is [1.0, 4.75]: m averages the gradients themselves; only v "

@@ -60,6 +60,11 @@ their own forms.
 CuPy) or, on a laptop, on this course's CPU backend, which compiles the kernel as C++ and
 runs each block's threads as fibers. `xp = kernels.xp` is `cupy` on a GPU and `numpy`
 otherwise, so every cell works on both.
+
+**Working in the released notebook.** Cells after an exercise that use your answer (demos,
+plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
+have not assigned yet) until you have solved that exercise. Solve the exercises in
+order and re-run the cells below each one.
 """)
 
 nb.code('''
@@ -243,8 +248,9 @@ plt.show()
 
 nb.markdown(r"""
 A test that launches once on a GPU, at a shape picked at random from those, passes such a
-kernel with the probability printed above. That is how
-GPU-Puzzles' own checks came to accept solutions that omit `__syncthreads()`
+kernel with the probability printed above. GPU-Puzzles' checks have the same weakness:
+`CudaProblem.check` (`lib.py`) runs a puzzle once, at one fixed shape, and compares with the
+spec, and a learner reported a solution that passes with or without a `__syncthreads()`
 ([srush/GPU-Puzzles issue #14](https://github.com/srush/GPU-Puzzles/issues/14)). Running
 under several schedules on the CPU finds it every time.
 
@@ -318,9 +324,11 @@ so the host never needs the number to decide anything.
 **Which rule.** PyTorch's `clip_grad_norm_` (`torch/nn/utils/clip_grad.py`) computes
 `clip_coef = max_norm / (total_norm + 1e-6)`, clamps it to at most 1 and *always*
 multiplies: it never branches on the norm, so it never needs it on the host, and pays a
-full read and write of every gradient even when nothing is clipped. llm.c and Megatron-LM
-scale only when `norm > max_norm`, by `max_norm / norm`. Our kernel 2 uses the branch of
-llm.c with PyTorch's `1e-6` guard; the tests accept the scale with or without the guard,
+full read and write of every gradient even when nothing is clipped. llm.c scales only when
+`norm > max_norm`, by `max_norm / norm` (`train_gpt2.cu`); Megatron-LM's
+`clip_grad_by_total_norm_fp32` (`megatron/core/optimizer/clip_grads.py`) computes PyTorch's
+coefficient and, when the norm is a host number, multiplies only if it is below 1. Our
+kernel 2 uses the branch of llm.c with PyTorch's `1e-6` guard; the tests accept the scale with or without the guard,
 because the two differ by a relative `1e-6 / norm`:
 """)
 
@@ -758,6 +766,7 @@ nb.markdown(r"""
 * PyTorch, `torch/nn/utils/clip_grad.py` (`get_total_norm`, `clip_grads_with_norm_`).
 * A. Karpathy, llm.c: `train_gpt2.cu` (`gpt2_calculate_grad_norm`, the `grad_scale` line in
   the training loop) and `llmc/adamw.cuh` (`adamw_update`).
+* NVIDIA Megatron-LM: `megatron/core/optimizer/clip_grads.py` (`clip_grad_by_total_norm_fp32`).
 * NVIDIA apex: `apex/multi_tensor_apply/__init__.py` (`MultiTensorApply(2048*32)`),
   `csrc/multi_tensor_l2norm_kernel.cu` (`L2NormFunctor`, `cleanup`).
 * CuPy user guide, [User-Defined Kernels](https://docs.cupy.dev/en/stable/user_guide/kernel.html).

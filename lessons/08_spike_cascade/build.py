@@ -35,6 +35,11 @@ it runs in seconds. Every number below is computed in a cell from those traces.
 
 You will write three small functions (phase boundaries, spikes near boundaries, a
 repetition score) and use them to check the story claim by claim.
+
+**Working in the released notebook.** Cells after an exercise that use your answer (demos,
+plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
+have not assigned yet) until you have solved that exercise. Solve the exercises in
+order and re-run the cells below each one.
 """)
 
 nb.code("""
@@ -55,6 +60,13 @@ print(f"{len(runs)} recorded runs; phase lengths drawn from {PHASE_LENGTHS}, "
 for size in SIZES:
     t = analysis.select_runs(runs, size=size, recipe="plain")[0]
     print(f"  {size}: {t.meta['n_params']:,} parameters, {t.steps} steps, lr {t.meta['config']['lr']}")
+g = runs["large-guarded-bandit-s0"]
+cfg = g.meta["config"]
+print(f"  batch {cfg['batch']}, context {g.meta['model']['context']} bytes, betas {tuple(cfg['betas'])}; "
+      f"guarded recipe: {g.meta['optimizer']}, weight decay {cfg['weight_decay']}, "
+      f"{g.meta['warmup']} warmup steps, max_norm {g.meta['max_norm']}")
+print(f"  samples of {cfg['sample_bytes']} bytes every {cfg['sample_every']} steps; "
+      f"held-out loss every {cfg['eval_every']} steps")
 """, grade_id="setup_imports", locked=True)
 
 nb.markdown("""
@@ -75,7 +87,8 @@ nb.markdown("""
   the source weights, `||m||` (global L2 norm of Adam's first moment) and `sum(v)` (the sum
   of its second moment over all parameters, which is an exponential moving average of the
   squared global gradient norm). Every 50 steps: 128 bytes sampled greedily and at
-  temperature 1, and held-out loss on each source.
+  temperature 1; every 100 steps: held-out loss on each source. (The setup cell above
+  prints these settings from the traces.)
 
 The trace keeps each phase's **length**. Your first job: turn lengths into the steps where
 phases change.
@@ -512,11 +525,11 @@ nb.markdown("""
 ## One other place where global clipping matters
 
 Pascanu, Mikolov & Bengio (2013) proposed clipping the gradient's global norm for
-**recurrent** networks (they predate transformers, whatever the seed says): backpropagation
-through time multiplies the same Jacobian once per time step, so the gradient can grow
-exponentially with sequence length. Reinforcement learning is another: policy-gradient
+**recurrent** networks (the paper predates transformers, whatever the seed says):
+backpropagation through time multiplies one Jacobian per time step, each built from the
+same recurrent weight matrix, so the gradient can grow exponentially with sequence length. Reinforcement learning is another: policy-gradient
 losses are scaled by noisy advantage estimates, and Stable-Baselines3's PPO clips the
-global norm at 0.5 by default (`max_grad_norm=0.5`).
+global norm at 0.5 by default (`max_grad_norm=0.5`, `stable_baselines3/ppo/ppo.py`).
 """)
 
 nb.written_answer("other_setting", """

@@ -69,12 +69,13 @@ nb.markdown("""
 ## Talking points
 
 1. Scrub through a few switches of a plain run: the norm rises for a step or two at a
-   switch, about twice its recent level, not by orders of magnitude.
+   switch, by less than twice its recent level in the median (lesson 08 measures it), not
+   by orders of magnitude.
 2. Stop at the largest jump: `||m||` jumps with it and falls back within tens of steps;
    `sum(v)` jumps and stays up (it decays by 0.999 a step). Select the guarded twin: the
    same step is clipped, so neither moment sees the spike.
 3. Read the samples at temperature 1 late in a plain run: poor, but not locked in. Greedy
-   samples repeat in every run, guarded ones too.
+   samples repeat in most runs, guarded ones too (lesson 08 scores them).
 4. Compare sizes: the large plain run ends worse than its guarded twin; the small one much
    less so. Ask the class why warmup might matter more than clipping here.
 
