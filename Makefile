@@ -9,7 +9,7 @@
 #   PYTEST_ARGS='-m "not slow"'   extra pytest arguments for `make test`
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # pip install -e is redone only when pyproject.toml changes (or the venv is new)
@@ -34,6 +34,10 @@ venv: $(STAMP)
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it or pass PYTHON=..."; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else 1)' || \
+	  { echo "$(PYTHON) is Python $$($(PYTHON) -c 'import sys; print(sys.version.split()[0])'): the course needs 3.11 or 3.12 (pass PYTHON=...)"; exit 1; }
+	@command -v g++ >/dev/null || command -v clang++ >/dev/null || \
+	  echo "note: no C++ compiler (g++ or clang++): lesson 05's CPU kernel backend needs one (apt-get install g++)"
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python

@@ -249,29 +249,49 @@ def forbidding(targets: Sequence[tuple[Any, str]], *, name: str, instead: str = 
 
 def assert_does_not_hold(func: Callable, targets: Sequence[tuple[Any, str]], *, name: str,
                          instead: str = "") -> None:
-    """`func` keeps no alias of a forbidden function (`from torch.nn.utils import
-    clip_grad_norm_ as c` would slip past `forbidding`): checks the globals its code names
-    and its closure."""
+    """`func` reaches no alias of a forbidden function (`from torch.nn.utils import
+    clip_grad_norm_ as c` would slip past `forbidding`): follows the globals its code names,
+    its closure and default arguments, and the same for every function reached that way
+    (a helper of a helper), so an alias cannot hide one call away."""
     originals = {id(getattr(o, a)): _forbidden_label(o, a) for o, a in targets if hasattr(o, a)}
-    code = getattr(func, "__code__", None)
-    if code is None:
-        return
+    home = getattr(func, "__globals__", None)  # the learner's namespace
+    seen: set[int] = set()
+    pending: list[Any] = [func]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if id(value) in originals:
+            tail = f" {instead}" if instead else ""
+            raise AssertionError(f"`{name}` uses `{originals[id(value)]}` (imported under "
+                                 "another name): this exercise asks you to write it yourself, "
+                                 f"without the library's own version.{tail}")
+        pending.extend(_reachable(value, home))
+
+
+def _reachable(value: Any, home: dict | None) -> list[Any]:
+    """What a function defined in the learner's namespace `home` (or a partial) can call:
+    its named globals, closure cells and defaults. Library functions are not entered."""
+    if hasattr(value, "func") and hasattr(value, "args"):  # functools.partial
+        return [value.func, *value.args, *getattr(value, "keywords", {}).values()]
+    code = getattr(value, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return []
+    glob = getattr(value, "__globals__", None)
+    if glob is None or glob is not home:
+        return []  # library code: compared by identity above, not entered
     names: set[str] = set()
     stack = [code]
     while stack:
         c = stack.pop()
         names.update(c.co_names)
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    glob = getattr(func, "__globals__", {})
-    held = [glob[n] for n in names if n in glob]
-    held += [cell.cell_contents for cell in (func.__closure__ or ())
-             if _cell_filled(cell)]
-    for value in held:
-        if id(value) in originals:
-            tail = f" {instead}" if instead else ""
-            raise AssertionError(f"`{name}` uses `{originals[id(value)]}` (imported under "
-                                 "another name): this exercise asks you to write it yourself, "
-                                 f"without the library's own version.{tail}")
+    found = [glob[n] for n in names if n in glob]
+    found += [cell.cell_contents for cell in (getattr(value, "__closure__", None) or ())
+              if _cell_filled(cell)]
+    found += list(getattr(value, "__defaults__", None) or ())
+    return found
 
 
 def _cell_filled(cell: Any) -> bool:

@@ -732,6 +732,10 @@ def _order_problem(rec: LaunchRecorder, case: LauncherCase, *, name: str) -> str
                 f"`{SCALE}` every time: it returns at once, on the device, when out[1] >= 1.")
     if SCALE in names[:final_at]:
         return f"{where} launched `{SCALE}` before `{FINAL}`: the scale is not known yet."
+    for launch in rec.launches:
+        if launch.name in (PARTIAL, SCALE) and int(np.prod(launch.block)) != case.threads:
+            return (f"{where} launched `{launch.name}` with block {launch.block}: use "
+                    f"`threads` ({case.threads}) threads a block, as the caller asked.")
     return ""
 
 

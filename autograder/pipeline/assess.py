@@ -170,6 +170,39 @@ def check_builtins(submitted: nbformat.NotebookNode | None) -> list[Flag]:
                  "this notebook cannot be trusted; read it")]
 
 
+def check_reference_imports(submitted: nbformat.NotebookNode | None) -> list[Flag]:
+    """Learner cells that import `autograder` (the reference solutions): a score earned
+    by calling the reference is not the learner's, so a person reads the notebook."""
+    if submitted is None:
+        return []
+    cells = []
+    for cell in submitted.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or meta.get("locked"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        if any(_imports_autograder(node) for node in ast.walk(tree)):
+            cells.append(meta.get("grade_id") or f"cell {submitted.cells.index(cell)}")
+    if not cells:
+        return []
+    return [Flag(f"imports `autograder` (the reference solutions) in {', '.join(cells)}: "
+                 "read it before the score stands")]
+
+
+def _imports_autograder(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name.split(".")[0] == "autograder" for a in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "autograder"
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("__import__",):
+        return any(isinstance(a, ast.Constant) and str(a.value).startswith("autograder")
+                   for a in node.args)
+    return False
+
+
 def _touched_builtins(tree: ast.AST) -> set[str]:
     """`import builtins` or `__builtins__` anywhere; builtin names bound at module level."""
     found = set()
@@ -241,7 +274,8 @@ def assess(course: Course, lesson: str, student: str, run: Completed | None = No
     Checks, in order (the first two decide whether there is a score at all):
     1. check_run:     the process ended normally (else: ungraded, with the reason);
     2. check_grades:  every autograded test cell has a grade;
-    3. check_interrupted_cells, check_stderr_zeroes, check_locked_cells, check_builtins:
+    3. check_interrupted_cells, check_stderr_zeroes, check_locked_cells, check_builtins,
+       check_reference_imports:
        review notes on a score that stands (they read the autograded and submitted
        notebooks, which exist by now).
     """
@@ -263,6 +297,7 @@ def assess(course: Course, lesson: str, student: str, run: Completed | None = No
     flags += check_stderr_zeroes(autograded)
     flags += check_locked_cells(release, submitted)
     flags += check_builtins(submitted)
+    flags += check_reference_imports(submitted)
     return Result(lesson, student, score, max_score, pending and score is not None, flags)
 
 

@@ -36,6 +36,10 @@ m_trace_after_spike = [float(x) for x in
 
 def steps_to_recover(spike: float, typical: float, beta: float, tol: float = 0.1) -> int:
     """Smallest k >= 0 with (1 - beta) * (spike - typical) * beta**k <= tol * typical."""
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"`beta` must be in [0, 1), got {beta!r}: otherwise the excess never decays")
+    if not (typical > 0 and tol > 0):
+        raise ValueError(f"`typical` and `tol` must be > 0, got {typical!r} and {tol!r}")
     k = 0
     while (1.0 - beta) * (spike - typical) * beta**k > tol * typical:
         k += 1

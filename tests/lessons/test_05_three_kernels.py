@@ -421,6 +421,11 @@ LAUNCHER_RETURNS_CLIPPED_NORM = _launcher(_PARTIALS + _FINAL + _SCALES + '''
     return min(float(out[0]), max_norm)
 ''')
 
+# Hard-codes 256 threads a block whatever the caller's `threads` says.
+LAUNCHER_IGNORES_THREADS = _launcher(_PARTIALS + _FINAL + _SCALES + """
+    return float(out[0])
+""").replace("(threads,)", "(256,)").replace("g.size, threads)", "g.size, 256)")
+
 LAUNCHER_FINAL_PER_TENSOR = _launcher('''
     out = xp.zeros(2, dtype=xp.float32)
     offset = 0
@@ -479,6 +484,7 @@ MISTAKES = {
         (LAUNCHER_DROPS_LAST_PARTIAL, "expected the norm"),
         (LAUNCHER_RETURNS_CLIPPED_NORM, "before clipping"),
         (LAUNCHER_FINAL_PER_TENSOR, "launched `k_grad_norm_final`"),
+        (LAUNCHER_IGNORES_THREADS, "use `threads`"),
     ],
 }
 

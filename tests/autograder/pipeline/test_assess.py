@@ -119,3 +119,24 @@ def test_a_test_cell_zeroed_by_a_warning_is_flagged():
     failed = new_output("error", ename="AssertionError", evalue="", traceback=[])
     nb.cells[0].outputs.append(failed)
     assert assess.check_stderr_zeroes(nb) == []  # a real failure explains the 0
+
+
+@pytest.mark.parametrize("source", [
+    "from autograder.reference.global_vs_per_tensor import global_l2_norm",
+    "import autograder.reference.scale_factor as r\nclip_scale = r.clip_scale",
+    "def f(x):\n    import autograder\n    return x",
+    "m = __import__('autograder.reference')",
+])
+def test_importing_the_reference_is_flagged(source):
+    flags = assess.check_reference_imports(new_notebook(cells=[cell(source, "f")]))
+    assert flags and "imports `autograder`" in flags[0].reason and "f" in flags[0].reason
+    assert not flags[0].ungraded
+
+
+@pytest.mark.parametrize("source", [
+    "import numpy as np\nautograder = 1",
+    "from course import testing",
+    "def f(x)\n    syntax error",
+])
+def test_other_imports_are_not_flagged(source):
+    assert assess.check_reference_imports(new_notebook(cells=[cell(source, "f")])) == []

@@ -388,3 +388,20 @@ def test_assert_does_not_hold_finds_aliases_in_globals_and_closures():
     with pytest.raises(AssertionError, match="imported under another name"):
         checks.assert_does_not_hold(via_closure, targets, name="f")
     checks.assert_does_not_hold(ref.clip_grad_norm_, targets, name="ref")  # clean: no alias
+
+
+def test_assert_does_not_hold_follows_helpers_of_helpers():
+    """The bypass a reviewer found: an alias reached through a helper the learner wrote."""
+    namespace: dict = {"__name__": "__main__"}
+    exec(  # noqa: S102 - a learner's answer cell, as nbgrader runs it
+        "from torch.nn.utils import clip_grad_norm_ as _c\n"
+        "def _h(ps, m):\n    return _c(ps, m)\n"
+        "def clip_grad_norm_(parameters, max_norm):\n    return _h(parameters, max_norm)\n",
+        namespace)
+    targets = [(torch.nn.utils, "clip_grad_norm_")]
+    with pytest.raises(AssertionError, match="imported under another name"):
+        checks.assert_does_not_hold(namespace["clip_grad_norm_"], targets, name="clip_grad_norm_")
+    # a helper that does not reach torch's own is fine, however deep
+    exec("def _g(x):\n    return x\n"  # noqa: S102
+         "def mine(parameters, max_norm):\n    return _g(max_norm)\n", namespace)
+    checks.assert_does_not_hold(namespace["mine"], targets, name="mine")
