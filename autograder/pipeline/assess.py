@@ -152,17 +152,8 @@ _BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 
 def check_builtins(submitted: nbformat.NotebookNode | None) -> list[Flag]:
     """Learner cells that rebind or shadow Python's builtins (fools naive test cells)."""
-    if submitted is None:
-        return []
     found: set[str] = set()
-    for cell in submitted.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") != "code" or meta.get("locked"):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
+    for _, tree in _learner_code(submitted):
         found |= _touched_builtins(tree)
     if not found:
         return []
@@ -170,13 +161,9 @@ def check_builtins(submitted: nbformat.NotebookNode | None) -> list[Flag]:
                  "this notebook cannot be trusted; read it")]
 
 
-def check_reference_imports(submitted: nbformat.NotebookNode | None) -> list[Flag]:
-    """Learner cells that import `autograder` (the reference solutions): a score earned
-    by calling the reference is not the learner's, so a person reads the notebook."""
-    if submitted is None:
-        return []
-    cells = []
-    for cell in submitted.cells:
+def _learner_code(submitted: nbformat.NotebookNode | None):
+    """`(label, syntax tree)` of each code cell a learner may edit that parses."""
+    for index, cell in enumerate(submitted.cells if submitted is not None else ()):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") != "code" or meta.get("locked"):
             continue
@@ -184,8 +171,14 @@ def check_reference_imports(submitted: nbformat.NotebookNode | None) -> list[Fla
             tree = ast.parse(cell.source)
         except SyntaxError:
             continue
-        if any(_imports_autograder(node) for node in ast.walk(tree)):
-            cells.append(meta.get("grade_id") or f"cell {submitted.cells.index(cell)}")
+        yield meta.get("grade_id") or f"cell {index}", tree
+
+
+def check_reference_imports(submitted: nbformat.NotebookNode | None) -> list[Flag]:
+    """Learner cells that import `autograder` (the reference solutions): a score earned
+    by calling the reference is not the learner's, so a person reads the notebook."""
+    cells = [label for label, tree in _learner_code(submitted)
+             if any(_imports_autograder(node) for node in ast.walk(tree))]
     if not cells:
         return []
     return [Flag(f"imports `autograder` (the reference solutions) in {', '.join(cells)}: "
