@@ -82,7 +82,17 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
-# Hidden tests `import autograder`: kernels started by nbgrader inherit this environment.
-_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-if os.path.isdir(os.path.join(ROOT, "autograder")) and ROOT not in _paths:
-    os.environ["PYTHONPATH"] = os.pathsep.join([ROOT, *_paths])
+# The learner's kernel runs in a sandbox, and hidden test cells are never sent to it: the
+# grading process runs each hidden test (autograder/hidden/) against the kernel, data in and
+# data out, and writes the cell's verdict itself (autograder/verdict/execute.py). Verdicts
+# are saved under build/verdicts/, which the sandbox cannot see.
+from autograder.verdict.execute import VerdictExecute  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
+
+c.Autograde.autograde_preprocessors = [
+    VerdictExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata,
+]
+os.environ["GRADCLIP_COURSE_ROOT"] = ROOT

@@ -10,6 +10,7 @@ to try many variants; the full nbgrader pipeline is exercised in `test_pipeline.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 import textwrap
@@ -22,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from autograder import cells  # noqa: E402
+from autograder.verdict.static import submission_code  # noqa: E402
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
@@ -81,7 +83,12 @@ def run_exercise(lesson_id: str, exercise_id: str, source: str | None = None) ->
     if not exercise.test_indices:
         raise ValueError(f"`{exercise_id}` has no test cells (grade_id test_{exercise_id}...)")
     last = max(exercise.test_indices)
-    namespace: dict = {"__name__": "__main__"}
+    namespace: dict = {"__name__": "__main__", "__gradclip_lesson__": lesson_id}
+    # what the grader's static checks read: the notebook as the learner would submit it
+    submitted = copy.deepcopy(nb)
+    if source is not None:
+        submitted.cells[exercise.solution_index].source = solution_body(source)
+    namespace["__gradclip_code__"] = submission_code(submitted, nb)
     run = ExerciseRun()
     cwd = os.getcwd()
     os.chdir(cells.lesson_path(lesson_id).parent)
