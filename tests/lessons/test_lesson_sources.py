@@ -15,7 +15,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import cells, contract, pairing
+from autograder import cells, contract, lint, pairing
 from autograder.pipeline.course import REPO_ROOT, scaffold
 
 LESSONS = cells.lesson_ids()
@@ -48,6 +48,13 @@ def test_notebook_and_its_text_twin_agree(lesson):
     """`<id>.ipynb` and `<id>.py` (jupytext percent format) hold the same cells."""
     problems = pairing.problems(cells.lesson_path(lesson))
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_nbgrader_metadata_follows_the_house_rules(lesson):
+    """Schema, unique grade ids, points, markers, contract ids: `autograder/lint.py`."""
+    problems = lint.problems(cells.load(lesson), lesson_id=lesson)
+    assert not problems, f"{lesson}:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
