@@ -1,6 +1,7 @@
 # gradclip: two commands.
 #   make lab    set up, build your copies of the lessons in workspace/, open JupyterLab
 #   make test   set up, run the test suite
+#   make sync   after editing a lesson: sync lessons/<id>/<id>.ipynb with its .py twin
 #
 # Knobs (environment or `make VAR=value`):
 #   PYTHON=python3.11   interpreter that creates .venv
@@ -23,12 +24,13 @@ LAB_FLAGS := --ServerApp.root_dir=workspace --port=$(PORT) \
 # nbgrader shells out to `alembic`: the venv's bin/ must come first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: lab test venv workspace browser clean help
+.PHONY: lab test sync venv workspace browser clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make lab    build your copies of the lessons (workspace/) and open JupyterLab"
 	@echo "make test   run the test suite"
+	@echo "make sync   sync each lesson notebook with its jupytext .py twin (after an edit)"
 
 venv: $(STAMP)
 
@@ -59,6 +61,10 @@ browser: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# One command for authors: jupytext --sync over every lesson pair, outputs cleared.
+sync: $(STAMP)
+	$(BIN)/python -m autograder sync
 
 clean:
 	rm -rf build

@@ -40,14 +40,14 @@ c.CourseDirectory.solution_directory = "build/solution"
 c.CourseDirectory.source_with_tests_directory = "build/source_with_tests"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(BUILD, "gradebook.db")
 
-# Only the notebook and its data files leave lessons/<id>/. `build.py` (the script that
-# writes the notebook, solutions included) and any other Python file stay behind:
+# Only the notebook and its data files leave lessons/<id>/. `<id>.py` (the notebook's
+# jupytext twin, solutions included) and any other Python file stay behind:
 # generate_assignment and autograde copy every non-notebook file not matched by `ignore`.
 # `include` is applied by the exchange (release, submit, collect): data kinds a lesson may
 # ship beside its notebook. tests/lessons/test_pipeline.py checks what a release holds.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
-    "build.py", "*.py", "*.bak", "*~", ".DS_Store",
+    "*.py", "*.bak", "*~", ".DS_Store",
 ]
 c.CourseDirectory.include = [
     "*.ipynb", "*.csv", "*.json", "*.npz", "*.npy", "*.txt", "*.png", "*.svg",

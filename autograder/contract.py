@@ -13,7 +13,7 @@ from __future__ import annotations
 CODE, MARKDOWN = "code", "markdown"
 
 #: A written (markdown) answer's solution cell holds the model answer and the rubric it is
-#: graded by, headed by this word (`autograder.authoring.Notebook.written_answer`).
+#: graded by, headed by this word (docs/authoring.md).
 RUBRIC = "Rubric"
 
 CONTRACT: dict[str, dict[str, str]] = {

@@ -127,6 +127,16 @@ def cmd_selfcheck(course: Course, args) -> int:
     return 0 if check.result.score is not None else 1
 
 
+def cmd_sync(course: Course, args) -> int:
+    from autograder import pairing
+    if args.check:
+        found = [p for nb in pairing.notebooks() for p in pairing.problems(nb)]
+        print("\n".join(found) or "every lesson notebook agrees with its text twin")
+        return 1 if found else 0
+    pairing.sync([Path(p) for p in args.paths] or None)
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n")[0])
@@ -179,6 +189,12 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("notebook", metavar="NOTEBOOK")
     cmd.add_argument("--lesson", default=None, help="default: the notebook's file name")
     limits(cmd)
+    cmd = add("sync", cmd_sync,
+              "sync each lesson notebook with its jupytext twin (.ipynb <-> .py), clear outputs")
+    cmd.add_argument("paths", nargs="*", metavar="PATH",
+                     help="notebooks or their .py twins (default: every pair under lessons/)")
+    cmd.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 and say where a pair disagrees")
     return p
 
 

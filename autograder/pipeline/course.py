@@ -168,8 +168,8 @@ def ensure_alembic_on_path() -> None:
 def scaffold(root: str | os.PathLike, lessons: dict[str, str | os.PathLike] | None = None) -> Course:
     """A new course directory at `root` configured like the repository's.
 
-    `lessons` maps lesson id -> a lesson folder to copy (`lessons/<id>/`, build.py and all:
-    the config keeps build.py out of releases) or a notebook file to place as
+    `lessons` maps lesson id -> a lesson folder to copy (`lessons/<id>/`, its `.py` twin and
+    all: the config keeps Python files out of releases) or a notebook file to place as
     `lessons/<id>/<id>.ipynb`.
     """
     root = Path(root)

@@ -5,8 +5,8 @@ Same names and signatures as the lesson's exercises: three CUDA C sources, compi
 them over a list of gradient arrays with one shared partials buffer.
 
 The kernels live in one file, `autograder/cuda/grad_clip.cu` (a real `.cu` file: nvcc
-compiles it as it is); `K_GRAD_NORM_PARTIAL` & co. are cut from it, and
-`lessons/05_three_kernels/build.py` pastes them into the solution cells. They live in
+compiles it as it is); `K_GRAD_NORM_PARTIAL` & co. are cut from it, and the lesson's
+solution cells hold the same sources. They live in
 `autograder`, not `kernels`, because a learner's environment holds no solutions.
 
 Two launchers over the same kernels:

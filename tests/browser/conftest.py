@@ -138,7 +138,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def served_copy(lab_course):
-    """Copy a source notebook's folder (notebook and data, no build.py) into the served
+    """Copy a source notebook's folder (notebook and data, no .py twin) into the served
     folder; returns its path relative to it."""
     def copy(notebook: Path) -> str:
         dest = lab_course / "workspace" / SOURCES / notebook.parent.name

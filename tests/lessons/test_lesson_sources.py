@@ -1,4 +1,4 @@
-"""Every lesson's source notebook: built by its script, clean, valid, on contract, runnable.
+"""Every lesson's source notebook: in sync with its text twin, clean, valid, on contract, runnable.
 
 Parametrised over `autograder.cells.lesson_ids()`: a lesson is checked from the moment
 `lessons/<id>/<id>.ipynb` exists.
@@ -15,7 +15,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import cells, contract
+from autograder import cells, contract, lint, pairing
 from autograder.pipeline.course import REPO_ROOT, scaffold
 
 LESSONS = cells.lesson_ids()
@@ -44,17 +44,17 @@ def solution_binds(source: str, name: str) -> bool:
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_committed_notebook_is_what_build_py_writes(lesson, tmp_path):
-    build_py = cells.lesson_path(lesson).parent / "build.py"
-    assert build_py.is_file(), f"{lesson} has no build.py beside its notebook"
-    out = tmp_path / f"{lesson}.ipynb"
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "render_lesson.py"),
-                           str(build_py), "--out", str(out)],
-                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert cells.lesson_path(lesson).read_text(encoding="utf-8") == out.read_text(encoding="utf-8"), (
-        f"lessons/{lesson}/{lesson}.ipynb differs from what build.py writes: "
-        f"run `python lessons/{lesson}/build.py` and commit both")
+def test_notebook_and_its_text_twin_agree(lesson):
+    """`<id>.ipynb` and `<id>.py` (jupytext percent format) hold the same cells."""
+    problems = pairing.problems(cells.lesson_path(lesson))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_nbgrader_metadata_follows_the_house_rules(lesson):
+    """Schema, unique grade ids, points, markers, contract ids: `autograder/lint.py`."""
+    problems = lint.problems(cells.load(lesson), lesson_id=lesson)
+    assert not problems, f"{lesson}:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

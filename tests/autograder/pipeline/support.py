@@ -29,11 +29,11 @@ def driver(course_root: Path, *args: str, env=None, check=True, timeout=900):
 
 
 def make_tiny_course(root: Path, lesson: str = synthetic.LESSON) -> Course:
-    """A course with the synthetic lesson, its build.py, a helper module and a data file."""
+    """A course with the synthetic lesson, its jupytext twin, a helper module and a data file."""
     folder = root / "src" / lesson
     folder.mkdir(parents=True)
     synthetic.write_lesson(folder / f"{lesson}.ipynb", lesson)
-    (folder / "build.py").write_text("SOLUTION = 'return 2 * x'  # solutions live here\n")
+    (folder / f"{lesson}.py").write_text("# %%\nSOLUTION = 'return 2 * x'  # solutions live here\n")
     (folder / "helper.py").write_text("SECRET = 1\n")
     (folder / "data.csv").write_text("x,y\n1,2\n")
     return scaffold(root / "course", {lesson: folder})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.authoring import Notebook
+from .notebook_factory import Notebook
 
 LESSON = "00_tiny"
 CANARY = "hidden-canary-7f3a"  # a distinctive line of the hidden tests

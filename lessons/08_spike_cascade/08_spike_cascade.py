@@ -1,48 +1,44 @@
-"""Build lessons/08_spike_cascade/08_spike_cascade.ipynb (run from the repository root).
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-    python lessons/08_spike_cascade/build.py
-"""
+# %% [markdown]
+# # 08 · Replaying the v1 spike cascade
+#
+# The lesson material this course grew from tells a story about a model called v1: a
+# 120M-parameter language model trained **without gradient clipping** on a stream whose
+# source weights a bandit reshuffled every 7 to 42 steps. In the story, every switch of
+# source spiked the gradient, Adam's running moments carried the spikes forward, and the
+# model drifted into *repetition lock-in* (one token's logit winning every softmax). A 12M
+# sibling survived the same stream, and v2 fixed things with AdamW, learning-rate warmup and
+# clipping at `max_norm = 1.0`.
+#
+# There is no public record of those runs, so we treat the story as a hypothesis and test it
+# on runs we can make ourselves: two byte-level GPTs (about 0.24M and 2.8M parameters),
+# context 64, batch 16, three text sources, the same phase lengths and a 0.9 weight on one
+# source per phase, three seeds each. The runs were recorded once
+# (`scripts/record_cascade.py`, see `docs/cascade.md`) and this notebook only loads them, so
+# it runs in seconds. Every number below is computed in a cell from those traces.
+#
+# You will write three small functions (phase boundaries, spikes near boundaries, a
+# repetition score) and use them to check the story claim by claim.
+#
+# **Working in the released notebook.** Cells after an exercise that use your answer (demos,
+# plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
+# have not assigned yet) until you have solved that exercise. Solve the exercises in
+# order and re-run the cells below each one.
 
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from autograder.authoring import Notebook  # noqa: E402
-
-nb = Notebook("08_spike_cascade")
-
-# --------------------------------------------------------------------------------------
-nb.markdown("""
-# 08 · Replaying the v1 spike cascade
-
-The lesson material this course grew from tells a story about a model called v1: a
-120M-parameter language model trained **without gradient clipping** on a stream whose
-source weights a bandit reshuffled every 7 to 42 steps. In the story, every switch of
-source spiked the gradient, Adam's running moments carried the spikes forward, and the
-model drifted into *repetition lock-in* (one token's logit winning every softmax). A 12M
-sibling survived the same stream, and v2 fixed things with AdamW, learning-rate warmup and
-clipping at `max_norm = 1.0`.
-
-There is no public record of those runs, so we treat the story as a hypothesis and test it
-on runs we can make ourselves: two byte-level GPTs (about 0.24M and 2.8M parameters),
-context 64, batch 16, three text sources, the same phase lengths and a 0.9 weight on one
-source per phase, three seeds each. The runs were recorded once
-(`scripts/record_cascade.py`, see `docs/cascade.md`) and this notebook only loads them, so
-it runs in seconds. Every number below is computed in a cell from those traces.
-
-You will write three small functions (phase boundaries, spikes near boundaries, a
-repetition score) and use them to check the story claim by claim.
-
-**Working in the released notebook.** Cells after an exercise that use your answer (demos,
-plots, later exercises) raise `NotImplementedError` (or `NameError`, for a value you
-have not assigned yet) until you have solved that exercise. Solve the exercises in
-order and re-run the cells below each one.
-""")
-
-nb.code("""
+# %% nbgrader={"grade": false, "grade_id": "setup_imports", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import numpy as np
 import matplotlib.pyplot as plt
 
@@ -67,34 +63,33 @@ print(f"  batch {cfg['batch']}, context {g.meta['model']['context']} bytes, beta
       f"{g.meta['warmup']} warmup steps, max_norm {g.meta['max_norm']}")
 print(f"  samples of {cfg['sample_bytes']} bytes every {cfg['sample_every']} steps; "
       f"held-out loss every {cfg['eval_every']} steps")
-""", grade_id="setup_imports", locked=True)
 
-nb.markdown("""
-## The experiment
 
-* **Sources** (built from files that ship with Python, hashed in every trace):
-  `repo-docs`, standard-library function docstrings rendered as bulleted lists;
-  `prose`, module docstrings reflowed into long paragraphs; `qa`, generated
-  question-and-answer pairs.
-* **Mixer**: phases of 7, 14, 21, 28 or 42 steps; each phase puts weight 0.9 on one source
-  (a different one from the phase before) and 0.05 on each of the others. The **static
-  control** keeps 1/3 on each source for the whole run but records the same nominal phases.
-* **Recipes**: `plain` is the story's v1 (Adam, no warmup, no clipping); `guarded` is v2
-  (AdamW with weight decay 0.1, 50 warmup steps, global-norm clipping at 1.0); `clip` and
-  `warmup` each add one guard to plain Adam. Same peak learning rate everywhere; runs with
-  the same seed start from the same weights and see the same batches.
-* **Logged every step**: loss, the pre-clip global gradient norm, whether it was clipped,
-  the source weights, `||m||` (global L2 norm of Adam's first moment) and `sum(v)` (the sum
-  of its second moment over all parameters, which is an exponential moving average of the
-  squared global gradient norm). Every 50 steps: 128 bytes sampled greedily and at
-  temperature 1; every 100 steps: held-out loss on each source. (The setup cell above
-  prints these settings from the traces.)
+# %% [markdown]
+# ## The experiment
+#
+# * **Sources** (built from files that ship with Python, hashed in every trace):
+#   `repo-docs`, standard-library function docstrings rendered as bulleted lists;
+#   `prose`, module docstrings reflowed into long paragraphs; `qa`, generated
+#   question-and-answer pairs.
+# * **Mixer**: phases of 7, 14, 21, 28 or 42 steps; each phase puts weight 0.9 on one source
+#   (a different one from the phase before) and 0.05 on each of the others. The **static
+#   control** keeps 1/3 on each source for the whole run but records the same nominal phases.
+# * **Recipes**: `plain` is the story's v1 (Adam, no warmup, no clipping); `guarded` is v2
+#   (AdamW with weight decay 0.1, 50 warmup steps, global-norm clipping at 1.0); `clip` and
+#   `warmup` each add one guard to plain Adam. Same peak learning rate everywhere; runs with
+#   the same seed start from the same weights and see the same batches.
+# * **Logged every step**: loss, the pre-clip global gradient norm, whether it was clipped,
+#   the source weights, `||m||` (global L2 norm of Adam's first moment) and `sum(v)` (the sum
+#   of its second moment over all parameters, which is an exponential moving average of the
+#   squared global gradient norm). Every 50 steps: 128 bytes sampled greedily and at
+#   temperature 1; every 100 steps: held-out loss on each source. (The setup cell above
+#   prints these settings from the traces.)
+#
+# The trace keeps each phase's **length**. Your first job: turn lengths into the steps where
+# phases change.
 
-The trace keeps each phase's **length**. Your first job: turn lengths into the steps where
-phases change.
-""")
-
-nb.solution("phase_boundaries", '''
+# %% nbgrader={"grade": false, "grade_id": "phase_boundaries", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def phase_boundaries(phase_lengths):
     """The step index at which each phase after the first begins.
 
@@ -108,9 +103,9 @@ def phase_boundaries(phase_lengths):
         starts.append(step)
     return starts
     ### END SOLUTION
-''')
 
-nb.test("test_phase_boundaries", points=1, source='''
+
+# %% nbgrader={"grade": true, "grade_id": "test_phase_boundaries", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close, assert_type
 
 got = phase_boundaries([7, 14, 21])
@@ -121,9 +116,10 @@ assert got != [6, 20], "a phase of 7 steps starting at 0 covers steps 0..6, so t
 assert_close(got, [7, 21], name="phase_boundaries([7, 14, 21])")
 assert phase_boundaries([42]) == [], "one phase has no boundary: expected []"
 assert phase_boundaries([]) == [], "no phases, no boundaries: expected []"
-''')
 
-nb.hidden_test("test_phase_boundaries_hidden", points=2, source='''
+# %% nbgrader={"grade": true, "grade_id": "test_phase_boundaries_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests check your function on fresh random inputs.
+### BEGIN HIDDEN TESTS
 from autograder import checks
 from autograder.reference import spike_cascade as ref
 
@@ -138,15 +134,14 @@ for n in list(range(0, 4)) + [int(k) for k in rng.integers(4, 40, size=12)]:
 lengths = tuple(int(x) for x in rng.integers(1, 9, size=6))
 checks.same_as_reference(phase_boundaries, ref.phase_boundaries, (lengths,),
                          name="phase_boundaries", hint="a tuple of lengths works like a list")
-''')
+### END HIDDEN TESTS
 
-nb.markdown("""
-Check your function on a recorded run (the trace also stores the boundaries the mixer
-produced), then look at the run: phases are shaded in the colour of their dominant source,
-clipped steps carry an `x`.
-""")
+# %% [markdown]
+# Check your function on a recorded run (the trace also stores the boundaries the mixer
+# produced), then look at the run: phases are shaded in the colour of their dominant source,
+# clipped steps carry an `x`.
 
-nb.code("""
+# %%
 plain, guarded = runs["large-plain-bandit-s0"], runs["large-guarded-bandit-s0"]
 mine = [b for b in phase_boundaries(plain.phase_lengths) if b < plain.steps]
 print("first phase lengths:", plain.phase_lengths[:6])
@@ -156,20 +151,17 @@ fig = static_figure([run_view(plain, plain.steps - 1), run_view(guarded, guarded
                     total=plain.steps)
 fig.suptitle("large model, seed 0: plain Adam vs AdamW + warmup + clip 1.0")
 plt.show()
-""")
 
-# --------------------------------------------------------------------------------------
-nb.markdown("""
-## Does a switch of source spike the gradient?
+# %% [markdown]
+# ## Does a switch of source spike the gradient?
+#
+# First the typical effect. For each boundary `b` (after step 50, since everything moves fast
+# before) we divide the largest norm in the three steps from `b` by the median norm of the
+# five steps before it. The same ratio at steps with no switch nearby (inside the same run)
+# says what noise alone gives; so does the static control, whose "boundaries" are nominal.
+# We do the same for the loss: the loss at `b` minus the mean of the three steps before.
 
-First the typical effect. For each boundary `b` (after step 50, since everything moves fast
-before) we divide the largest norm in the three steps from `b` by the median norm of the
-five steps before it. The same ratio at steps with no switch nearby (inside the same run)
-says what noise alone gives; so does the static control, whose "boundaries" are nominal.
-We do the same for the loss: the loss at `b` minus the mean of the three steps before.
-""")
-
-nb.code("""
+# %%
 lift = {}
 for size in SIZES:
     for mixer in ("bandit", "static"):
@@ -187,15 +179,14 @@ for (size, mixer), row in lift.items():
     f = lambda xs, p="{:.2f}": " ".join(p.format(x) for x in xs)
     print(f"{size:5} {mixer:6}  {f(row['switch'])} | {f(row['free'])} | "
           f"{f(row['loss'], '{:+.2f}')} | {f(row['loss_free'], '{:+.2f}')}")
-""")
 
-nb.markdown("""
-Now the spikes. Lesson 01's trailing-median rule flags step `i` when its norm exceeds
-`factor` times the median of the 20 steps before it (`analysis.norm_jumps`). Are the
-flagged steps near a switch more often than chance would give? Write the measure.
-""")
 
-nb.solution("spikes_near_boundaries", '''
+# %% [markdown]
+# Now the spikes. Lesson 01's trailing-median rule flags step `i` when its norm exceeds
+# `factor` times the median of the 20 steps before it (`analysis.norm_jumps`). Are the
+# flagged steps near a switch more often than chance would give? Write the measure.
+
+# %% nbgrader={"grade": false, "grade_id": "spikes_near_boundaries", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def spikes_near_boundaries(spike_steps, boundaries, within=3):
     """Fraction of spike steps s with some boundary b such that 0 <= s - b <= within.
 
@@ -210,9 +201,9 @@ def spikes_near_boundaries(spike_steps, boundaries, within=3):
     near = [s for s in spikes if any(0 <= s - b <= within for b in bounds)]
     return len(near) / len(spikes)
     ### END SOLUTION
-''')
 
-nb.test("test_spikes_near_boundaries", points=1, source='''
+
+# %% nbgrader={"grade": true, "grade_id": "test_spikes_near_boundaries", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close
 
 name = "spikes_near_boundaries([7, 10, 11, 30], [7, 21])"
@@ -231,9 +222,10 @@ except Exception as exc:
 assert empty == 0.0, f"with no spikes the fraction should be 0.0, got {empty!r}"
 assert_close(spikes_near_boundaries([10, 20], [7, 8, 9]), 0.5, name="spikes_near_boundaries([10, 20], [7, 8, 9])",
              hint="a spike near several boundaries counts once.")
-''')
 
-nb.hidden_test("test_spikes_near_boundaries_hidden", points=2, source='''
+# %% nbgrader={"grade": true, "grade_id": "test_spikes_near_boundaries_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests check your function on fresh random inputs.
+### BEGIN HIDDEN TESTS
 from autograder import checks
 from autograder.reference import spike_cascade as ref
 
@@ -255,15 +247,14 @@ checks.same_as_reference(spikes_near_boundaries, ref.spikes_near_boundaries, ([4
                          name="spikes_near_boundaries", hint="no boundaries: no spike is near one")
 checks.same_as_reference(spikes_near_boundaries, ref.spikes_near_boundaries, ([5, 5, 40], [4, 5]),
                          name="spikes_near_boundaries", hint="repeated spike steps each count")
-''')
+### END HIDDEN TESTS
 
-nb.markdown("""
-Apply it to every plain-Adam run. "Chance" is the same function applied to *every* step
-from 1 on: the share of steps that lie within three steps after some boundary. We count
-jumps above 3x and above 5x the trailing median, and find each run's largest jump.
-""")
+# %% [markdown]
+# Apply it to every plain-Adam run. "Chance" is the same function applied to *every* step
+# from 1 on: the share of steps that lie within three steps after some boundary. We count
+# jumps above 3x and above 5x the trailing median, and find each run's largest jump.
 
-nb.code("""
+# %%
 rows = []
 for size in SIZES:
     for mixer in ("bandit", "static"):
@@ -290,33 +281,29 @@ for k in ("2", "3"):
     pooled[k] = (n, sum(r["near" + k] * r["j" + k] for r in bandit_rows) / max(n, 1))
     print(f"bandit runs pooled: {n} jumps > {k}x, {pooled[k][1]:.0%} of them near a switch")
 print(f"chance (share of all steps near a switch): {np.mean([r['chance'] for r in bandit_rows]):.0%}")
-""")
 
-nb.markdown("""
-Read the tables against the story. A switch does lift the norm, compared with switch-free
-steps of the same run and with the static control, but by less than a factor of two in the
-median, and the loss rises with it. Moderate jumps (above 2x) cluster near switches, well
-above chance. Big jumps (above 3x or 5x) are few, the largest come in the first few dozen
-steps, and none of them sits near a switch. Look at the static rows: the control never
-switches source, yet it has big early spikes too. Those come from the start of training
-with a full learning rate, not from the bandit. The story's picture of 10-100x spikes at
-every transition is not what these runs show. The numbers differ from seed to seed, which
-is why there are three.
-""")
+# %% [markdown]
+# Read the tables against the story. A switch does lift the norm, compared with switch-free
+# steps of the same run and with the static control, but by less than a factor of two in the
+# median, and the loss rises with it. Moderate jumps (above 2x) cluster near switches, well
+# above chance. Big jumps (above 3x or 5x) are few, the largest come in the first few dozen
+# steps, and none of them sits near a switch. Look at the static rows: the control never
+# switches source, yet it has big early spikes too. Those come from the start of training
+# with a full learning rate, not from the bandit. The story's picture of 10-100x spikes at
+# every transition is not what these runs show. The numbers differ from seed to seed, which
+# is why there are three.
 
-# --------------------------------------------------------------------------------------
-nb.markdown("""
-## What a spike does to Adam's moments
+# %% [markdown]
+# ## What a spike does to Adam's moments
+#
+# Adam keeps `m = beta1*m + (1-beta1)*g` and `v = beta2*v + (1-beta2)*g^2` (Kingma & Ba,
+# 2015), with `beta1 = 0.9`, `beta2 = 0.999` here. A spike enters `m` with weight 0.1 and
+# fades by 0.9 a step; it enters `v` with weight 0.001 but fades by only 0.999 a step, so
+# `v` remembers it for thousands of steps (the cell prints both time scales). Below: the
+# plain run with the largest jump, its guarded twin (same seed, same batches), and how
+# `||m||` and `sum(v)` answer.
 
-Adam keeps `m = beta1*m + (1-beta1)*g` and `v = beta2*v + (1-beta2)*g^2` (Kingma & Ba,
-2015), with `beta1 = 0.9`, `beta2 = 0.999` here. A spike enters `m` with weight 0.1 and
-fades by 0.9 a step; it enters `v` with weight 0.001 but fades by only 0.999 a step, so
-`v` remembers it for thousands of steps (the cell prints both time scales). Below: the
-plain run with the largest jump, its guarded twin (same seed, same batches), and how
-`||m||` and `sum(v)` answer.
-""")
-
-nb.code("""
+# %%
 worst = max((r for r in rows if r["mixer"] == "bandit"), key=lambda r: r["big_ratio"])
 t = runs[worst["run"]]
 twin = runs[worst["run"].replace("-plain-", "-guarded-")]
@@ -345,30 +332,27 @@ axes[2].plot(range(s, hi), t.v_sum[s] * 0.999 ** np.arange(hi - s), ":", color="
 axes[2].legend(fontsize=7)
 plt.tight_layout()
 plt.show()
-""")
 
-nb.markdown("""
-This is the mechanism behind the seed's claim that one bad batch "corrupts optimizer state
-for 50+ steps": about right for `m` (a tenfold excess is gone in the few dozen steps
-printed above), but `v` carries its share of a spike for thousands of steps (its
-half-life, printed above, is hundreds of steps). With `v` inflated, Adam's step
-`m / sqrt(v)` is *smaller* for a long time after a spike: the damage is a stall, not a
-blow-up. Clipping before the optimizer keeps the spike out of both moments.
-The seed's other claim, that clipping bounds the change of a parameter to `lr * max_norm`
-per step, is true for plain SGD (lesson 03); with Adam the step is set by `m / sqrt(v)`,
-which is about `lr` whatever the gradient's scale, so what clipping protects is the
-moments.
-""")
 
-# --------------------------------------------------------------------------------------
-nb.markdown("""
-## Did any run lock into repetition?
+# %% [markdown]
+# This is the mechanism behind the seed's claim that one bad batch "corrupts optimizer state
+# for 50+ steps": about right for `m` (a tenfold excess is gone in the few dozen steps
+# printed above), but `v` carries its share of a spike for thousands of steps (its
+# half-life, printed above, is hundreds of steps). With `v` inflated, Adam's step
+# `m / sqrt(v)` is *smaller* for a long time after a spike: the damage is a stall, not a
+# blow-up. Clipping before the optimizer keeps the spike out of both moments.
+# The seed's other claim, that clipping bounds the change of a parameter to `lr * max_norm`
+# per step, is true for plain SGD (lesson 03); with Adam the step is set by `m / sqrt(v)`,
+# which is about `lr` whatever the gradient's scale, so what clipping protects is the
+# moments.
 
-The story's failure is lock-in: one token wins every softmax and the samples repeat it.
-Write a score for that: the share of the most frequent token.
-""")
+# %% [markdown]
+# ## Did any run lock into repetition?
+#
+# The story's failure is lock-in: one token wins every softmax and the samples repeat it.
+# Write a score for that: the share of the most frequent token.
 
-nb.solution("repetition_score", '''
+# %% nbgrader={"grade": false, "grade_id": "repetition_score", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def repetition_score(tokens):
     """Share of the most frequent token among `tokens`: 1.0 when one token fills the
     sequence, small for varied text. Returns 0.0 for an empty sequence."""
@@ -380,9 +364,9 @@ def repetition_score(tokens):
         n += 1
     return max(counts.values()) / n if n else 0.0
     ### END SOLUTION
-''')
 
-nb.test("test_repetition_score", points=1, source='''
+
+# %% nbgrader={"grade": true, "grade_id": "test_repetition_score", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close
 
 got = repetition_score([7, 7, 7, 1])
@@ -399,9 +383,10 @@ except Exception as exc:
     raise AssertionError(f"repetition_score([]) raised {type(exc).__name__}: "
                          "an empty sequence should score 0.0") from None
 assert empty == 0.0, f"an empty sequence should score 0.0, got {empty!r}"
-''')
 
-nb.hidden_test("test_repetition_score_hidden", points=2, source='''
+# %% nbgrader={"grade": true, "grade_id": "test_repetition_score_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests check your function on fresh random inputs.
+### BEGIN HIDDEN TESTS
 from autograder import checks
 from autograder.reference import spike_cascade as ref
 
@@ -417,19 +402,18 @@ checks.same_as_reference(repetition_score, ref.repetition_score, ([],),
                          name="repetition_score", hint="an empty sequence scores 0.0")
 checks.same_as_reference(repetition_score, ref.repetition_score, (tuple(b"aaab   "),),
                          name="repetition_score", hint="a tuple of byte values works like a list")
-''')
+### END HIDDEN TESTS
 
-nb.markdown("""
-Which tokens? On raw bytes, whitespace dominates: spaces and newlines are the most frequent
-byte of almost any text, so a byte score mostly measures how much whitespace there is. We
-score two streams that mean something: **words** (runs of non-whitespace, each distinct
-word one id, `textstats.word_ids`) and **non-whitespace bytes**
-(`textstats.non_space_bytes`), and print the byte score beside them, since a sample made
-of nothing but newlines has no words at all (both scores are then 0.0) and only the byte
-score sees it. The last sample of every bandit run, at temperature 1 and greedy:
-""")
+# %% [markdown]
+# Which tokens? On raw bytes, whitespace dominates: spaces and newlines are the most frequent
+# byte of almost any text, so a byte score mostly measures how much whitespace there is. We
+# score two streams that mean something: **words** (runs of non-whitespace, each distinct
+# word one id, `textstats.word_ids`) and **non-whitespace bytes**
+# (`textstats.non_space_bytes`), and print the byte score beside them, since a sample made
+# of nothing but newlines has no words at all (both scores are then 0.0) and only the byte
+# score sees it. The last sample of every bandit run, at temperature 1 and greedy:
 
-nb.code("""
+# %%
 def scores(text):
     return (repetition_score(list(text.encode())), repetition_score(textstats.word_ids(text)),
             repetition_score(textstats.non_space_bytes(text)))
@@ -447,24 +431,20 @@ for size in SIZES:
 for temp in ("temp1", "greedy"):
     vals = [v for (name, tp), v in final_scores.items() if tp == temp]
     print(f"word repetition at {temp}: max {max(vals):.2f} over {len(vals)} runs")
-""")
 
-nb.markdown("""
-Read the word scores. At temperature 1, which is how a model is sampled in use, no run of
-ours is locked in: the samples are poor but varied. Greedy samples repeat a word ("the the
-the", "an an an") or a run of whitespace in every configuration, guarded runs included,
-so greedy repetition is a symptom of a small, young model, not of the missing clip.
-""")
+# %% [markdown]
+# Read the word scores. At temperature 1, which is how a model is sampled in use, no run of
+# ours is locked in: the samples are poor but varied. Greedy samples repeat a word ("the the
+# the", "an an an") or a run of whitespace in every configuration, guarded runs included,
+# so greedy repetition is a symptom of a small, young model, not of the missing clip.
 
-# --------------------------------------------------------------------------------------
-nb.markdown("""
-## The capacity-brittleness coupling
+# %% [markdown]
+# ## The capacity-brittleness coupling
+#
+# The story says the 12M model survived without clipping and the 120M model did not.
+# Held-out loss (mean over the three sources) at the end of each run:
 
-The story says the 12M model survived without clipping and the 120M model did not.
-Held-out loss (mean over the three sources) at the end of each run:
-""")
-
-nb.code("""
+# %%
 final = {}
 for size in SIZES:
     for recipe in ("plain", "clip", "warmup", "guarded"):
@@ -484,74 +464,68 @@ for recipe in ("clip", "warmup"):
         closed[recipe] = (plain - np.array(final["large", recipe])) / (plain - guard)
         print(f"large, {recipe} alone closes this share of the gap, per seed:",
               " ".join(f"{c:.0%}" for c in closed[recipe]))
-""")
 
-nb.markdown("""
-The gap between plain Adam and the guarded recipe is the closest thing our runs have to the
-story's size effect: compare the two sizes' gaps per seed. Then read the one-guard recipes
-for the large model. In our runs neither guard alone is enough: clipping alone closes
-little of the gap (in one seed it makes things worse), warmup alone closes most of it in
-one seed and little in the others, and the full recipe beats plain Adam in every seed.
-That fits how Adam works: its update `m / sqrt(v)` does not change when every gradient is
-scaled by the same factor, so clipping changes the step only through the *relative*
-weight of the clipped steps; a full learning rate from step 1 moves every weight by about
-`lr` whatever the gradient's size, which only warmup tames. (The full recipe also switches
-Adam for AdamW, so part of its gain may be weight decay: we did not record warmup + clip
-with plain Adam.) Our large
-model did not "collapse" (no run diverged or locked in); it trained worse. That is the
-honest, smaller version of the story's claim, at 0.24M vs 2.8M parameters rather than
-12M vs 120M.
-""")
 
-nb.written_answer("capacity_coupling", """
-**Model answer.** In our runs both sizes train stably without clipping, but the cost of
-plain Adam (no warmup, no clip) grows with size: the large model ends clearly worse than
-its guarded twin in every seed, the small model by much less (read the per-seed gaps).
-Neither guard alone closes the large model's gap reliably (clipping alone hardly at all);
-the full recipe does in every seed. Mechanism:
-Adam's update is about `lr` per weight whatever the gradient's scale, so without warmup the
-first steps move every weight of the larger, more sensitive model by a full step before
-`m` and `v` mean anything; early spikes then inflate `v`, which shrinks later steps (a
-stall). The story's mechanism ("more attractors in larger matrices") is a hypothesis our
-runs do not test; no run locked into repetition.
+# %% [markdown]
+# The gap between plain Adam and the guarded recipe is the closest thing our runs have to the
+# story's size effect: compare the two sizes' gaps per seed. Then read the one-guard recipes
+# for the large model. In our runs neither guard alone is enough: clipping alone closes
+# little of the gap (in one seed it makes things worse), warmup alone closes most of it in
+# one seed and little in the others, and the full recipe beats plain Adam in every seed.
+# That fits how Adam works: its update `m / sqrt(v)` does not change when every gradient is
+# scaled by the same factor, so clipping changes the step only through the *relative*
+# weight of the clipped steps; a full learning rate from step 1 moves every weight by about
+# `lr` whatever the gradient's size, which only warmup tames. (The full recipe also switches
+# Adam for AdamW, so part of its gain may be weight decay: we did not record warmup + clip
+# with plain Adam.) Our large
+# model did not "collapse" (no run diverged or locked in); it trained worse. That is the
+# honest, smaller version of the story's claim, at 0.24M vs 2.8M parameters rather than
+# 12M vs 120M.
 
-**Rubric (3 points).** 1 point: states what our runs show for the two sizes, with the
-direction and rough size of the gap, quoting the table. 1 point: a mechanism tied to the
-optimizer (early steps without warmup, spikes in `m`/`v`). 1 point: says what the runs do
-*not* show (no collapse or lock-in; sizes far below 12M/120M).
-""", points=3)
+# %% [markdown] nbgrader={"grade": true, "grade_id": "capacity_coupling", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** In our runs both sizes train stably without clipping, but the cost of
+# plain Adam (no warmup, no clip) grows with size: the large model ends clearly worse than
+# its guarded twin in every seed, the small model by much less (read the per-seed gaps).
+# Neither guard alone closes the large model's gap reliably (clipping alone hardly at all);
+# the full recipe does in every seed. Mechanism:
+# Adam's update is about `lr` per weight whatever the gradient's scale, so without warmup the
+# first steps move every weight of the larger, more sensitive model by a full step before
+# `m` and `v` mean anything; early spikes then inflate `v`, which shrinks later steps (a
+# stall). The story's mechanism ("more attractors in larger matrices") is a hypothesis our
+# runs do not test; no run locked into repetition.
+#
+# **Rubric (3 points).** 1 point: states what our runs show for the two sizes, with the
+# direction and rough size of the gap, quoting the table. 1 point: a mechanism tied to the
+# optimizer (early steps without warmup, spikes in `m`/`v`). 1 point: says what the runs do
+# *not* show (no collapse or lock-in; sizes far below 12M/120M).
 
-nb.markdown("""
-## One other place where global clipping matters
+# %% [markdown]
+# ## One other place where global clipping matters
+#
+# Pascanu, Mikolov & Bengio (2013) proposed clipping the gradient's global norm for
+# **recurrent** networks (the paper predates transformers, whatever the seed says):
+# backpropagation through time multiplies one Jacobian per time step, each built from the
+# same recurrent weight matrix, so the gradient can grow exponentially with sequence length. Reinforcement learning is another: policy-gradient
+# losses are scaled by noisy advantage estimates, and Stable-Baselines3's PPO clips the
+# global norm at 0.5 by default (`max_grad_norm=0.5`, `stable_baselines3/ppo/ppo.py`).
 
-Pascanu, Mikolov & Bengio (2013) proposed clipping the gradient's global norm for
-**recurrent** networks (the paper predates transformers, whatever the seed says):
-backpropagation through time multiplies one Jacobian per time step, each built from the
-same recurrent weight matrix, so the gradient can grow exponentially with sequence length. Reinforcement learning is another: policy-gradient
-losses are scaled by noisy advantage estimates, and Stable-Baselines3's PPO clips the
-global norm at 0.5 by default (`max_grad_norm=0.5`, `stable_baselines3/ppo/ppo.py`).
-""")
+# %% [markdown] nbgrader={"grade": true, "grade_id": "other_setting", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Training a recurrent network with backpropagation through time: the
+# gradient is a product of one Jacobian per time step, so a long sequence with a recurrent
+# weight of spectral radius above one makes it explode (Pascanu et al., 2013). Clipping the
+# global norm bounds the step while keeping its direction. (Also accepted: RL policy
+# gradients with large advantages; small-batch fine-tuning with rare tokens; mixed precision
+# after unscaling; any answer with a concrete mechanism.)
+#
+# **Rubric (2 points).** 1 point: a concrete training setting. 1 point: a mechanism that
+# makes the gradient norm jump there, and why a *global* (direction-preserving) clip fits.
 
-nb.written_answer("other_setting", """
-**Model answer.** Training a recurrent network with backpropagation through time: the
-gradient is a product of one Jacobian per time step, so a long sequence with a recurrent
-weight of spectral radius above one makes it explode (Pascanu et al., 2013). Clipping the
-global norm bounds the step while keeping its direction. (Also accepted: RL policy
-gradients with large advantages; small-batch fine-tuning with rare tokens; mixed precision
-after unscaling; any answer with a concrete mechanism.)
+# %% [markdown]
+# ## The story against the runs
+#
+# Each row is computed from the cells above.
 
-**Rubric (2 points).** 1 point: a concrete training setting. 1 point: a mechanism that
-makes the gradient norm jump there, and why a *global* (direction-preserving) clip fits.
-""", points=2)
-
-# --------------------------------------------------------------------------------------
-nb.markdown("""
-## The story against the runs
-
-Each row is computed from the cells above.
-""")
-
-nb.code("""
+# %%
 def verdict(ok):
     return "holds" if ok else "not shown"
 
@@ -580,15 +554,10 @@ for recipe, share in closed.items():   # one guard alone: how much of the large 
                    "closes " + " / ".join(f"{c:.0%}" for c in share), bool((share >= 0.8).all())))
 for claim, evidence, ok in claims:
     print(f"{verdict(ok):10} {claim:55} {evidence}")
-""")
 
-nb.markdown("""
-The story is a good teaching device and its mechanism for `m` and `v` is sound; its
-numbers (spikes of 10-100x at every switch, lock-in, a threshold between 12M and 120M) are
-not something our small runs reproduce. Use the instructor notebook
-(`lessons/instructor/spike_cascade_replay.ipynb`) to replay these runs step by step, or to
-re-run a short one live with a `max_norm` of your choice.
-""")
-
-if __name__ == "__main__":
-    print(nb.save())
+# %% [markdown]
+# The story is a good teaching device and its mechanism for `m` and `v` is sound; its
+# numbers (spikes of 10-100x at every switch, lock-in, a threshold between 12M and 120M) are
+# not something our small runs reproduce. Use the instructor notebook
+# (`lessons/instructor/spike_cascade_replay.ipynb`) to replay these runs step by step, or to
+# re-run a short one live with a `max_norm` of your choice.

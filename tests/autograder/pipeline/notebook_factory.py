@@ -1,20 +1,16 @@
-"""Build lesson notebooks from a reviewable Python script (`lessons/<id>/build.py`).
+"""Cell factories for the notebooks tests build (the synthetic lesson of `synthetic.py`).
 
-Each cell factory writes nbgrader schema-3 metadata, so a lesson script never spells out
-JSON. `Notebook.save()` writes the notebook without outputs; `Notebook.render()` returns
-the text a test compares with the committed file.
+Each factory writes nbgrader schema-3 metadata, so a test never spells out JSON.
+`Notebook.render()` returns the notebook as nbformat 4.5 JSON without outputs. (The
+course's own lessons are jupytext text files: docs/authoring.md.)
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import nbformat
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LESSONS_DIR = REPO_ROOT / "lessons"
 
 
 def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool,
@@ -109,13 +105,3 @@ class Notebook:
             cell["id"] = f"cell-{index:03d}"
         nbformat.validate(self.nb)
         return json.dumps(self.nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-    @property
-    def path(self) -> Path:
-        return LESSONS_DIR / self.lesson_id / f"{self.lesson_id}.ipynb"
-
-    def save(self) -> Path:
-        """Write `lessons/<id>/<id>.ipynb` and return its path."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(self.render(), encoding="utf-8")
-        return self.path

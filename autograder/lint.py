@@ -1,0 +1,143 @@
+"""The house rules for a lesson notebook's nbgrader metadata, as one list of problems.
+
+What the old notebook builder enforced as it wrote each cell, checked over the notebook
+itself (an author now edits it in JupyterLab or as jupytext text). nbgrader's own rules
+(schema 3, docs/authoring.md "Cells") plus the course's:
+
+* every nbgrader cell has `schema_version` 3 and the booleans `grade`, `solution`,
+  `locked`; a `grade_id` of letters, digits, `_` and `-`, unique in the notebook;
+* a graded cell (`grade: true`) has `points` > 0; an ungraded one has none;
+* a code solution cell holds `### BEGIN SOLUTION` before `### END SOLUTION`, once each;
+  no other cell holds either marker;
+* a test cell (graded code, not a solution) is `locked`, its `grade_id` starts with
+  `test_<exercise id>` of an exercise of the notebook, and hidden-test markers come as one
+  `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` pair, in test cells only;
+* a markdown cell with nbgrader metadata is a written answer: `solution` and `grade`;
+* the lesson's contract exercises (`autograder/contract.py`) are its solution cells'
+  grade ids, of the contract's kind.
+
+tests/lessons/test_lesson_sources.py runs it over every lesson; tests/autograder/test_lint.py
+shows each rule failing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import cells, contract
+
+SCHEMA_VERSION = 3
+GRADE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+REQUIRED = ("grade", "solution", "locked")
+MARKERS = {
+    "solution": ("### BEGIN SOLUTION", "### END SOLUTION"),
+    "hidden": ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
+}
+
+
+def _pair_problem(source: str, begin: str, end: str) -> str | None:
+    """Why `begin` ... `end` is not one well-ordered pair in `source`, or None."""
+    lines = [line.strip() for line in source.splitlines()]
+    b, e = lines.count(begin), lines.count(end)
+    if (b, e) == (0, 0):
+        return f"has no `{begin}` / `{end}` markers"
+    if (b, e) != (1, 1):
+        return f"holds `{begin}` {b} time(s) and `{end}` {e} time(s): one of each is the rule"
+    if lines.index(begin) > lines.index(end):
+        return f"has `{end}` before `{begin}`"
+    return None
+
+
+def _holds(source: str, marker: str) -> bool:
+    return any(line.strip() == marker for line in source.splitlines())
+
+
+def cell_problems(index: int, cell) -> list[str]:
+    """Problems of one cell's metadata and markers (without the notebook-wide rules)."""
+    meta = cells.nbgrader_meta(cell)
+    source = cell.get("source", "")
+    solution_markers = [m for m in MARKERS["solution"] if _holds(source, m)]
+    hidden_markers = [m for m in MARKERS["hidden"] if _holds(source, m)]
+    if not meta:
+        found = []
+        if solution_markers or hidden_markers:
+            found.append(f"cell {index} holds `{(solution_markers + hidden_markers)[0]}` but "
+                         "has no nbgrader metadata: markers belong in solution or test cells")
+        return found
+    gid = meta.get("grade_id")
+    name = f"cell {index} (`{gid}`)"
+    found = []
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        found.append(f"{name}: `schema_version` is {meta.get('schema_version')!r}, "
+                     f"nbgrader 0.9 reads {SCHEMA_VERSION}")
+    for key in REQUIRED:
+        if not isinstance(meta.get(key), bool):
+            found.append(f"{name}: `{key}` must be true or false, is {meta.get(key)!r}")
+    if not isinstance(gid, str) or not GRADE_ID.match(gid):
+        found.append(f"cell {index}: `grade_id` {gid!r} must be letters, digits, `_` or `-`")
+    graded, solution = meta.get("grade") is True, meta.get("solution") is True
+    points = meta.get("points")
+    if graded and not (isinstance(points, (int, float)) and not isinstance(points, bool)
+                       and points > 0):
+        found.append(f"{name}: a graded cell needs `points` > 0, has {points!r}")
+    if not graded and points not in (None, 0):
+        found.append(f"{name}: `points` {points!r} on an ungraded cell (set `grade` or drop them)")
+
+    if cell.cell_type == "markdown":
+        if not (solution and graded):
+            found.append(f"{name}: a markdown cell with nbgrader metadata is a written answer: "
+                         "`solution` and `grade` both true")
+        if solution_markers or hidden_markers:
+            found.append(f"{name}: a written answer is replaced whole; it holds no markers")
+        return found
+    if solution:
+        problem = _pair_problem(source, *MARKERS["solution"])
+        if problem:
+            found.append(f"{name}: the solution cell {problem}")
+        if hidden_markers:
+            found.append(f"{name}: a solution cell holds no hidden tests")
+    else:
+        if solution_markers:
+            found.append(f"{name}: `{solution_markers[0]}` outside a solution cell "
+                         "(set `solution: true` or remove the marker)")
+        if hidden_markers:
+            problem = _pair_problem(source, *MARKERS["hidden"])
+            if problem:
+                found.append(f"{name}: the test cell {problem}")
+            if not graded:
+                found.append(f"{name}: hidden tests in an ungraded cell are never run for points")
+        if graded and not meta.get("locked"):
+            found.append(f"{name}: a test cell must be `locked` (nbgrader restores it)")
+    return found
+
+
+def problems(nb, lesson_id: str | None = None) -> list[str]:
+    """Every broken house rule in `nb`; `lesson_id` adds the contract's rules for it."""
+    found: list[str] = []
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells):
+        found += cell_problems(index, cell)
+        gid = cells.grade_id(cell)
+        if gid is not None:
+            if gid in seen:
+                found.append(f"cell {index}: `grade_id` `{gid}` is already cell {seen[gid]}'s: "
+                             "grade ids are unique in a notebook")
+            seen.setdefault(gid, index)
+    exercise_table = cells.exercises(nb)
+    for index, cell in enumerate(nb.cells):
+        gid = cells.grade_id(cell)
+        if cells.is_test(cell) and not any(cells._test_belongs(gid, e) for e in exercise_table):
+            found.append(f"cell {index} (`{gid}`): a test cell's `grade_id` is `test_<exercise "
+                         f"id>[_suffix]` of an exercise here ({', '.join(exercise_table) or 'none'})")
+    if lesson_id is not None:
+        for exercise_id, kind in contract.exercises(lesson_id).items():
+            if exercise_id not in exercise_table:
+                found.append(f"{lesson_id}: contract exercise `{exercise_id}` has no solution "
+                             "cell (autograder/contract.py)")
+            elif exercise_table[exercise_id].kind != kind:
+                found.append(f"{lesson_id}: `{exercise_id}` is a {kind} exercise in the "
+                             f"contract, a {exercise_table[exercise_id].kind} cell here")
+    kernel = nb.metadata.get("kernelspec", {}).get("name")
+    if kernel != "python3":
+        found.append(f"the notebook's kernelspec is {kernel!r}: lessons run on `python3`")
+    return found
