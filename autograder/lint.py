@@ -6,7 +6,13 @@ itself (an author now edits it in JupyterLab or as jupytext text). nbgrader's ow
 
 * every nbgrader cell has `schema_version` 3 and the booleans `grade`, `solution`,
   `locked`; a `grade_id` of letters, digits, `_` and `-`, unique in the notebook;
-* a graded cell (`grade: true`) has `points` > 0; an ungraded one has none;
+* a graded cell (`grade: true`) has `points` > 0, except a visible test cell, which has
+  `points: 0` (it runs in the learner's kernel, so its result cannot be trusted: an
+  exercise's points are all in its hidden tests, decided outside that kernel); an
+  ungraded cell has none;
+* a hidden test cell's hidden part only names its hidden test,
+  `run_hidden_test("<its grade id>", globals())`, and that test is registered in
+  `autograder/hidden/<lesson module>.py`;
 * a code solution cell holds `### BEGIN SOLUTION` before `### END SOLUTION`, once each;
   no other cell holds either marker;
 * a test cell (graded code, not a solution) is `locked`, its `grade_id` starts with
@@ -77,8 +83,13 @@ def cell_problems(index: int, cell) -> list[str]:
         found.append(f"cell {index}: `grade_id` {gid!r} must be letters, digits, `_` or `-`")
     graded, solution = meta.get("grade") is True, meta.get("solution") is True
     points = meta.get("points")
-    if graded and not (isinstance(points, (int, float)) and not isinstance(points, bool)
-                       and points > 0):
+    visible_test = graded and not solution and cell.cell_type == "code" and not hidden_markers
+    is_number = isinstance(points, (int, float)) and not isinstance(points, bool)
+    if visible_test:
+        if not (is_number and points == 0):
+            found.append(f"{name}: a visible test cell has `points: 0` (its result comes from "
+                         f"the learner's kernel; put the points on the hidden test), has {points!r}")
+    elif graded and not (is_number and points > 0):
         found.append(f"{name}: a graded cell needs `points` > 0, has {points!r}")
     if not graded and points not in (None, 0):
         found.append(f"{name}: `points` {points!r} on an ungraded cell (set `grade` or drop them)")
@@ -106,6 +117,14 @@ def cell_problems(index: int, cell) -> list[str]:
                 found.append(f"{name}: the test cell {problem}")
             if not graded:
                 found.append(f"{name}: hidden tests in an ungraded cell are never run for points")
+            call = f"run_hidden_test({gid!r}, globals())"
+            body = source.split(MARKERS["hidden"][0], 1)[-1].split(MARKERS["hidden"][1], 1)[0]
+            code = [line.strip() for line in body.splitlines()
+                    if line.strip() and not line.strip().startswith("#")]
+            if code != ["from autograder.verdict import run_hidden_test", call]:
+                found.append(f"{name}: the hidden part must only name its hidden test: "
+                             f"`from autograder.verdict import run_hidden_test` then `{call}` "
+                             "(the test itself lives in autograder/hidden/)")
         if graded and not meta.get("locked"):
             found.append(f"{name}: a test cell must be `locked` (nbgrader restores it)")
     return found
@@ -130,6 +149,7 @@ def problems(nb, lesson_id: str | None = None) -> list[str]:
             found.append(f"cell {index} (`{gid}`): a test cell's `grade_id` is `test_<exercise "
                          f"id>[_suffix]` of an exercise here ({', '.join(exercise_table) or 'none'})")
     if lesson_id is not None:
+        found += _hidden_test_problems(nb, lesson_id)
         for exercise_id, kind in contract.exercises(lesson_id).items():
             if exercise_id not in exercise_table:
                 found.append(f"{lesson_id}: contract exercise `{exercise_id}` has no solution "
@@ -140,4 +160,27 @@ def problems(nb, lesson_id: str | None = None) -> list[str]:
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     if kernel != "python3":
         found.append(f"the notebook's kernelspec is {kernel!r}: lessons run on `python3`")
+    return found
+
+
+def _hidden_test_problems(nb, lesson_id: str) -> list[str]:
+    """Each code exercise has a hidden test; each hidden test cell's test is registered."""
+    from .verdict.registry import module_for, probes_of
+
+    try:
+        registered = probes_of(lesson_id)
+    except ModuleNotFoundError:
+        return [f"{lesson_id}: no hidden tests module {module_for(lesson_id)}"]
+    found = []
+    for exercise_id, exercise in cells.exercises(nb).items():
+        if exercise.kind != "code":
+            continue
+        hidden = [cells.grade_id(nb.cells[i]) for i in exercise.test_indices
+                  if cells.HIDDEN_BEGIN in nb.cells[i].source]
+        if not hidden:
+            found.append(f"`{exercise_id}`: an exercise needs a hidden test cell (its points)")
+        for gid in hidden:
+            if gid not in registered:
+                found.append(f"`{gid}`: no hidden test registered under this grade id in "
+                             f"{module_for(lesson_id)}")
     return found
