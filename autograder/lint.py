@@ -117,14 +117,12 @@ def cell_problems(index: int, cell) -> list[str]:
                 found.append(f"{name}: the test cell {problem}")
             if not graded:
                 found.append(f"{name}: hidden tests in an ungraded cell are never run for points")
-            call = f"run_hidden_test({gid!r}, globals())"
             body = source.split(MARKERS["hidden"][0], 1)[-1].split(MARKERS["hidden"][1], 1)[0]
-            code = [line.strip() for line in body.splitlines()
-                    if line.strip() and not line.strip().startswith("#")]
-            if code != ["from autograder.verdict import run_hidden_test", call]:
+            if not names_its_hidden_test(body, gid):
                 found.append(f"{name}: the hidden part must only name its hidden test: "
-                             f"`from autograder.verdict import run_hidden_test` then `{call}` "
-                             "(the test itself lives in autograder/hidden/)")
+                             "`from autograder.verdict import run_hidden_test` then "
+                             f"`run_hidden_test({gid!r}, globals())` (the test itself lives in "
+                             "autograder/hidden/)")
         if graded and not meta.get("locked"):
             found.append(f"{name}: a test cell must be `locked` (nbgrader restores it)")
     return found
@@ -161,6 +159,30 @@ def problems(nb, lesson_id: str | None = None) -> list[str]:
     if kernel != "python3":
         found.append(f"the notebook's kernelspec is {kernel!r}: lessons run on `python3`")
     return found
+
+
+def names_its_hidden_test(body: str, grade_id: str) -> bool:
+    """`body` is exactly the import of `run_hidden_test` and one call naming `grade_id`."""
+    import ast
+
+    try:
+        tree = ast.parse(body)
+    except SyntaxError:
+        return False
+    if len(tree.body) != 2:
+        return False
+    first, second = tree.body
+    imports = (isinstance(first, ast.ImportFrom) and first.module == "autograder.verdict"
+               and [a.name for a in first.names] == ["run_hidden_test"]
+               and first.names[0].asname is None)
+    call = second.value if isinstance(second, ast.Expr) else None
+    calls = (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+             and call.func.id == "run_hidden_test" and not call.keywords
+             and len(call.args) == 2 and isinstance(call.args[0], ast.Constant)
+             and call.args[0].value == grade_id and isinstance(call.args[1], ast.Call)
+             and isinstance(call.args[1].func, ast.Name) and call.args[1].func.id == "globals"
+             and not call.args[1].args)
+    return bool(imports and calls)
 
 
 def _hidden_test_problems(nb, lesson_id: str) -> list[str]:

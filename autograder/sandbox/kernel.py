@@ -86,6 +86,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         self._prepare(kw.get("cwd"))
+        # a signal to bwrap's process group never reaches the kernel (its own session, its
+        # own PID namespace): interrupt it with a control-channel message instead
+        if self.kernel_spec is not None:
+            self.kernel_spec.interrupt_mode = "message"
         return await super()._async_pre_start_kernel(**kw)
 
     def write_connection_file(self, **kwargs):

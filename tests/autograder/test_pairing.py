@@ -46,7 +46,7 @@ def test_an_edit_in_the_text_is_a_disagreement_until_synced(pair):
 
 def test_changed_metadata_is_a_disagreement(pair):
     twin = pairing.text_twin(pair)
-    twin.write_text(twin.read_text(encoding="utf-8").replace('"points": 2', '"points": 3', 1),
+    twin.write_text(twin.read_text(encoding="utf-8").replace('"points": 3', '"points": 4', 1),
                     encoding="utf-8")
     (problem,) = pairing.problems(pair)
     assert "`test_double_hidden`" in problem and "metadata" in problem

@@ -18,8 +18,9 @@ def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool,
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked,
             "schema_version": 3, "solution": solution, "task": False}
     if grade:
-        if points is None or points <= 0:
-            raise ValueError(f"`points` for graded cell {grade_id!r} must be > 0, got {points!r}")
+        if points is None or points < 0:
+            raise ValueError(f"`points` for graded cell {grade_id!r} must be >= 0 (0 for a "
+                             f"visible test), got {points!r}")
         meta["points"] = points
     return meta
 

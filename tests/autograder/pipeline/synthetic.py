@@ -2,7 +2,8 @@
 
 The lesson has two autograded exercises (`double`, `halve`), each with a visible and a
 hidden test, and one manually graded answer. It imports nothing heavy, so a submission
-autogrades in a few seconds.
+autogrades in a few seconds. Its hidden tests live in `tiny_hidden.py` beside this file
+(registered for the lesson by `GRADCLIP_HIDDEN_MODULES`, see `support.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from .notebook_factory import Notebook
 
 LESSON = "00_tiny"
 CANARY = "hidden-canary-7f3a"  # a distinctive line of the hidden tests
-POINTS = {"test_double": 1, "test_double_hidden": 2, "test_halve": 1, "test_halve_hidden": 2}
+POINTS = {"test_double": 0, "test_double_hidden": 3, "test_halve": 0, "test_halve_hidden": 3}
+HIDDEN_MODULE = "tests.autograder.pipeline.tiny_hidden"
 AUTOGRADED_MAX = sum(POINTS.values())
 
 SOLUTIONS = {
@@ -47,14 +49,9 @@ def lesson_notebook(lesson_id: str = LESSON) -> Notebook:
             assert abs({name}(4) - ({factor.replace("x", "4")})) < 1e-9, "`{name}(4)` is wrong"
         ''')
         nb.hidden_test(f"test_{name}_hidden", points=POINTS[f"test_{name}_hidden"], source=f'''
-            import autograder.contract  # hidden tests can import autograder during autograde
-            from course.testing import assert_builtins_intact  # light: no torch import
-            assert_builtins_intact()
-            canary = "{CANARY}"
-            for x in (0.5, -3.0, 1e6):
-                got, want = {name}(x), {factor}
-                assert math.isclose(got, want), f"`{name}({{x}})` returned {{got}}, expected {{want}}"
-            {name}(0.25)  # a value left displayed: nbgrader would take it for partial credit
+            # {CANARY}
+            from autograder.verdict import run_hidden_test
+            run_hidden_test("test_{name}_hidden", globals())
         ''')
     nb.markdown("Why does doubling then halving give back `x`?")
     nb.written_answer("why_inverse", "They are inverse maps.\n\n**Rubric**: 1 point for 'inverse'.",
@@ -103,5 +100,5 @@ def cell_scores(gradebook, lesson: str, student: str) -> dict[str, float | None]
     return {g.name: g.auto_score for nb in submission.notebooks for g in nb.grades}
 
 
-__all__ = ["LESSON", "CANARY", "POINTS", "AUTOGRADED_MAX", "SOLUTIONS", "ANSWERS", "WRONG",
+__all__ = ["LESSON", "CANARY", "POINTS", "HIDDEN_MODULE", "AUTOGRADED_MAX", "SOLUTIONS", "ANSWERS", "WRONG",
            "lesson_notebook", "write_lesson", "submission", "save", "read", "cell_scores"]

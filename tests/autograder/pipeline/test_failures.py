@@ -86,7 +86,7 @@ def test_correct_work_keeps_full_marks_in_the_same_run(graded):
 
 def test_infinite_loop_is_interrupted_graded_and_flagged(graded):
     _, _, results, _, cells = graded
-    assert cells["loops"]["test_double"] == 0 and cells["loops"]["test_halve_hidden"] == 2
+    assert cells["loops"]["test_double_hidden"] == 0 and cells["loops"]["test_halve_hidden"] == 3
     assert results["loops"].score == 3
     assert any("interrupted at the per-cell time limit: double" in f.reason
                for f in results["loops"].flags)
@@ -101,7 +101,8 @@ def test_dead_kernel_is_not_a_silent_zero(graded):
 
 def test_syntax_error_costs_only_its_exercise(graded):
     _, _, results, _, cells = graded
-    assert cells["syntax_error"]["test_double"] == 0 and cells["syntax_error"]["test_halve"] == 1
+    assert cells["syntax_error"]["test_double_hidden"] == 0
+    assert cells["syntax_error"]["test_halve_hidden"] == 3
     assert results["syntax_error"].score == 3 and results["syntax_error"].graded
 
 
@@ -122,7 +123,7 @@ def test_deleted_test_cells_are_put_back_and_graded(graded):
 
 def test_rebound_builtin_does_not_earn_full_marks(graded):
     _, _, results, _, cells = graded
-    assert cells["rebinds_abs"]["test_double_hidden"] == 0  # hidden checks refuse to trust it
+    assert cells["rebinds_abs"]["test_double_hidden"] == 0  # decided outside its kernel
     assert results["rebinds_abs"].score < s.AUTOGRADED_MAX
     assert any("rebinds Python builtins" in f.reason for f in results["rebinds_abs"].flags)
 
@@ -152,6 +153,7 @@ def test_feedback_shows_no_hidden_test_code_or_traceback(graded):
         assert leaks.find_leaks(page, lines, is_html=True) == [], student
         assert PLACEHOLDER in text
     # the learner sees which hidden test failed and its message line, nothing more
-    assert "the builtin `abs` was replaced" in leaks.html_text(pages["rebinds_abs"])
+    # a rebound builtin in the learner's kernel cannot touch the grader's comparisons
+    assert "`double(0.5)` returned 0.5, expected 1.0" in leaks.html_text(pages["rebinds_abs"])
     wrong = leaks.html_text(pages["edits_test"])
     assert "`double(0.5)` returned 0.5, expected 1.0" in wrong
