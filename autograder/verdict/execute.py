@@ -100,12 +100,28 @@ class VerdictExecute(Execute):
 
     # -- cells ------------------------------------------------------------------------------------
     def preprocess_cell(self, cell, resources, index):
+        """Run the cell; a hidden test cell waits until the last cell has run.
+
+        Hidden tests run after the whole notebook, so nothing the learner's code sees
+        during one (the inputs, a reference kernel's source) can reach a later cell's
+        output, and so the feedback.
+        """
+        if index == 0:
+            self._deferred: list = []
         if cells.is_test(cell) and cells.HIDDEN_BEGIN in cell.source:
             self._check_assign_resources(resources)
+            cell.outputs, cell.execution_count = [], None
+            self._deferred.append(cell)
+        else:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:
+            self._run_hidden_tests()
+        return cell, self.resources
+
+    def _run_hidden_tests(self) -> None:
+        for cell in self._deferred:
             verdict = run_probe(self._lesson, cells.grade_id(cell), self.learner())
             cell.outputs = verdict_outputs(verdict)
-            cell.execution_count = None
             points = float(cells.nbgrader_meta(cell).get("points", 0))
             self._record.add(verdict, points)
-            return cell, self.resources
-        return super().preprocess_cell(cell, resources, index)
+        self._deferred = []
