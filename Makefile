@@ -24,7 +24,7 @@ LAB_FLAGS := --ServerApp.root_dir=workspace --port=$(PORT) \
 # nbgrader shells out to `alembic`: the venv's bin/ must come first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: lab test sync venv workspace browser clean help
+.PHONY: lab test sync venv workspace browser sandbox clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -59,7 +59,14 @@ browser: $(STAMP)
 	elif [ "$$(id -u)" = 0 ]; then bash scripts/install_browser.sh; \
 	else echo "note: chromium is missing, browser tests will skip (sudo bash scripts/install_browser.sh)"; fi
 
-test: $(STAMP) browser
+# Grading runs each learner's notebook in a bubblewrap sandbox: installed here when run as
+# root (CI is); otherwise `sudo bash scripts/install_sandbox.sh` (autograde refuses without it).
+sandbox:
+	@if command -v bwrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then bash scripts/install_sandbox.sh; \
+	else echo "note: bubblewrap is missing: grading will refuse to run (sudo bash scripts/install_sandbox.sh)"; fi
+
+test: $(STAMP) browser sandbox
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # One command for authors: jupytext --sync over every lesson pair, outputs cleared.

@@ -264,23 +264,29 @@ def assess(course: Course, lesson: str, student: str, run: Completed | None = No
            limit: float | None = None) -> Result:
     """Score and flags of one submission after autograde (`run`: how nbgrader ended).
 
-    Checks, in order (the first two decide whether there is a score at all):
+    Checks, in order (the first three decide whether there is a score at all):
     1. check_run:     the process ended normally (else: ungraded, with the reason);
-    2. check_grades:  every autograded test cell has a grade;
+    2. enforce_verdicts: the hidden tests' scores are the grader's verdicts (written back
+       into the gradebook where they differ, and flagged);
+    3. check_grades:  every autograded test cell has a grade;
     3. check_interrupted_cells, check_stderr_zeroes, check_locked_cells, check_builtins,
        check_reference_imports:
        review notes on a score that stands (they read the autograded and submitted
        notebooks, which exist by now).
     """
-    found = gradebook_scores(course, lesson, student)
+    from .integrity import enforce_verdicts
+
     flags = check_run(run, limit=limit)
+    if not any(f.ungraded for f in flags):
+        flags += enforce_verdicts(course, lesson, student)  # before the scores are read
+    found = gradebook_scores(course, lesson, student)
     if found is None:
         score, max_score, pending = None, 0.0, False
         if not flags:
             flags.append(Flag("not in the gradebook: it was never autograded", ungraded=True))
     else:
         grades, max_score, pending = found
-        if not flags:
+        if not any(f.ungraded for f in flags):
             flags += check_grades(grades)
         score = None if any(f.ungraded for f in flags) else sum(v or 0.0 for v in grades.values())
     submitted = _read(_notebook(course.submitted_dir(student, lesson), lesson))

@@ -78,9 +78,12 @@ def cmd_collect(course: Course, args) -> int:
 
 def cmd_autograde(course: Course, args) -> int:
     from .autograde import autograde
+    if args.jobs < 1:
+        raise PipelineError(f"`--jobs` must be at least 1, got {args.jobs}")
     print(f"autograding {args.lesson}:")
     results = autograde(course, args.lesson, args.student or None,
-                        cell_timeout=args.cell_timeout, limit=args.limit, jobs=args.jobs)
+                        cell_timeout=args.cell_timeout, limit=args.limit, jobs=args.jobs,
+                        unsafe_no_sandbox=args.unsafe_no_sandbox)
     print()
     print(report.table(results))
     errors = [r for r in results if any(f.error for f in r.flags)]
@@ -175,7 +178,10 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--student", action="append", metavar="S",
                      help="only this learner (repeatable; default: every submission)")
     cmd.add_argument("--jobs", type=int, default=1, metavar="N",
-                     help="learners graded at a time (default 1)")
+                     help="learners graded at a time, each in a sandbox of its own (default 1)")
+    cmd.add_argument("--unsafe-no-sandbox", action="store_true",
+                     help="grade without the sandbox where none can run (learner code then "
+                          "runs as you: only for code you trust)")
     limits(cmd)
     cmd = add("feedback", cmd_feedback, "generate, check and release feedback HTML")
     cmd.add_argument("lesson", metavar="LESSON")

@@ -2,8 +2,11 @@
 
 `nbgrader export` writes 0.0 for a submission whose kernel died or hung (its grades are
 `None`): a silent zero. Here every row gets the reasons recorded by the last autograde
-run (build/reports/) plus a fresh look at the gradebook for missing grades; a row whose
-score is unknown has its `raw_score` and `score` left empty rather than 0.0.
+run (build/reports/) plus a fresh look at the gradebook: missing grades, hidden-test
+scores that are not the grader's verdicts (build/verdicts/; the verdicts are written back
+first, so the exported score is theirs), scores set by hand on autograded tests, and
+submissions that were never graded. A row whose score is unknown has its `raw_score` and
+`score` left empty rather than 0.0.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from . import report
 from .assess import Flag, Result, check_grades, gradebook_scores
 from .course import Course
+from .integrity import enforce_verdicts, hand_scores
 
 COLUMN = "needs_attention"
 
@@ -24,6 +28,9 @@ def export(course: Course, to: Path | None = None) -> tuple[Path, list[Result]]:
 
     to = Path(to or course.build_dir / "grades.csv").resolve()
     to.parent.mkdir(parents=True, exist_ok=True)
+    for lesson, student in _submitted(course):
+        if lesson in course.lesson_ids():
+            enforce_verdicts(course, lesson, student)  # the verdicts, not the gradebook, stand
     plugin = CsvExportPlugin(config=course.config)
     plugin.to = str(to)
     with course.gradebook() as gb:
@@ -56,10 +63,22 @@ def attention(course: Course, lesson: str, student: str, submitted: bool) -> Res
         return recorded
     found = gradebook_scores(course, lesson, student)
     fresh: list[Flag] = check_grades(found[0]) if found else []
+    if lesson in course.lesson_ids():
+        fresh += enforce_verdicts(course, lesson, student) + hand_scores(course, lesson, student)
     if recorded is None:
+        if course.submitted_dir(student, lesson).is_dir():
+            fresh.append(Flag("submitted but never autograded: run `python -m autograder "
+                              f"autograde {lesson} --student {student}`", ungraded=True,
+                              check="never"))
         if not fresh:
             return None
         recorded = Result(lesson, student, None, found[1] if found else 0.0)
-    # missing grades are read afresh (an instructor may have graded them by hand since)
-    recorded.flags = [f for f in recorded.flags if f.check != "grades"] + fresh
+    # these are read afresh (an instructor may have graded by hand since)
+    recorded.flags = [f for f in recorded.flags if f.check not in ("grades", "verdicts", "hand")] + fresh
     return recorded
+
+
+def _submitted(course: Course) -> list[tuple[str, str]]:
+    """(lesson, student) of every submission in the gradebook."""
+    with course.gradebook() as gb:
+        return [(a.name, s.student.id) for a in gb.assignments for s in a.submissions]

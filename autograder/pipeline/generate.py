@@ -11,5 +11,11 @@ from .course import Course
 
 
 def generate(course: Course, lesson: str) -> str:
+    """generate_assignment, then record the hash of the gradebook's definitions (checked
+    before each learner is graded: autograder/pipeline/integrity.py)."""
+    from .integrity import record_definitions
+
     course.check_lesson(lesson)
-    return course.call("generate_assignment", lesson, force=True, create=True)
+    log = course.call("generate_assignment", lesson, force=True, create=True)
+    record_definitions(course, lesson)
+    return log
