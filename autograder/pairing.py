@@ -144,6 +144,10 @@ def problems(notebook: Path) -> list[str]:
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
             found.append(f"`{_rel(notebook)}` {_label(index, cell)} has outputs: notebooks "
                          f"are committed without them (`{SYNC_COMMAND}` clears them)")
+    if "jupytext" in nb.metadata:
+        found.append(f"`{_rel(notebook)}` holds jupytext metadata {dict(nb.metadata['jupytext'])}: "
+                     f"the pairing lives in lessons/{CONFIG_FILE}, and releases carry "
+                     "the notebook's metadata to learners (remove it, then sync)")
     # What the text would hold if written from the notebook (jupytext's metadata filters
     # applied), against what it holds.
     expected = jupytext.reads(jupytext.writes(nb, fmt=TEXT_FORMAT), fmt=TEXT_FORMAT)
