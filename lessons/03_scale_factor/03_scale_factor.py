@@ -262,26 +262,49 @@ norm_after_c = 0.4 * scale_c
 # %% nbgrader={"grade": true, "grade_id": "test_scale_a", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "scale_a" in globals(), "`scale_a` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(scale_a, name="scale_a")
-assert 0 < value <= 1, f"`scale_a` is {value:.6g}: a clip factor lies in (0, 1]: clipping only shrinks."
-print("`scale_a` is a plausible number; the hidden test checks its value.")
+assert 0 < value < 1, (f"`scale_a` is {value:.6g}: 3.5 is above max_norm 1.0, so the "
+                       "gradient shrinks: the factor lies strictly between 0 and 1.")
+try:  # your own clip_scale, on the same numbers, must give the same factor
+    yours = clip_scale(3.5, 1.0)
+except NotImplementedError:
+    print("(solve `clip_scale` above and this test also checks `scale_a` against it)")
+else:
+    assert_close(value, yours, name="scale_a",
+                 hint="Your own `clip_scale(3.5, 1.0)` returns a different factor: one of the two is off.")
+print("`scale_a` agrees with your working; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_norm_after_b", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "norm_after_b" in globals(), "`norm_after_b` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(norm_after_b, name="norm_after_b")
 assert 0 < value <= 1.0 + 1e-6, f"`norm_after_b` is {value:.6g}: after clipping with max_norm 1.0 the norm is positive and at most 1.0."
-print("`norm_after_b` is a plausible number; the hidden test checks its value.")
+factor = assert_scalar(scale_a, name="scale_a")
+assert_close(value, 3.5 * factor, name="norm_after_b",
+             hint="Scaling every entry by `scale_a` scales the norm by it too: the norm after "
+                  "scaling is 3.5 times your `scale_a`.")
+print("`norm_after_b` is the norm times your factor; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_scale_c", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "scale_c" in globals(), "`scale_c` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(scale_c, name="scale_c")
 assert 0 < value <= 1, f"`scale_c` is {value:.6g}: a clip factor lies in (0, 1]: clipping only shrinks."
-print("`scale_c` is a plausible number; the hidden test checks its value.")
+try:  # your own clip_scale, on the same numbers, must give the same factor
+    yours = clip_scale(0.4, 1.0)
+except NotImplementedError:
+    print("(solve `clip_scale` above and this test also checks `scale_c` against it)")
+else:
+    assert_close(value, yours, name="scale_c",
+                 hint="Your own `clip_scale(0.4, 1.0)` returns a different factor: one of the two is off.")
+print("`scale_c` agrees with your working; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_norm_after_c", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "norm_after_c" in globals(), "`norm_after_c` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(norm_after_c, name="norm_after_c")
-assert 0 < value <= 1.0 + 1e-6, f"`norm_after_c` is {value:.6g}: a norm that was 0.4 cannot end up above max_norm 1.0."
-print("`norm_after_c` is a plausible number; the hidden test checks its value.")
+assert 0 < value <= 1.0 + 1e-6, f"`norm_after_c` is {value:.6g}: after clipping with max_norm 1.0 the norm is positive and at most 1.0."
+factor = assert_scalar(scale_c, name="scale_c")
+assert_close(value, 0.4 * factor, name="norm_after_c",
+             hint="Scaling every entry by `scale_c` scales the norm by it too: the norm after "
+                  "scaling is 0.4 times your `scale_c`.")
+print("`norm_after_c` is the norm times your factor; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_scale_a_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # A hidden test checks the value of your answer.
@@ -441,7 +464,14 @@ assert "guard_reduction_factor" in globals(), (
 value = assert_scalar(guard_reduction_factor, name="guard_reduction_factor")
 assert value > 1, (f"`guard_reduction_factor` is {value:.6g}: the guarded step is the smaller "
                    "one, so unguarded / guarded is above 1. Is the ratio upside down?")
-print("`guard_reduction_factor` is a plausible number; the hidden test checks its value.")
+# Each guard shrinks one factor of lr * norm: warmup the lr, clipping the norm. Together
+# they must shrink the step more than either does alone.
+warmup_alone, clip_alone = 3e-4 / 1.5e-7, 50.0 / 1.0
+assert value > max(warmup_alone, clip_alone), (
+    f"`guard_reduction_factor` is {value:.6g}, but warmup alone shrinks the worst step "
+    f"{warmup_alone:.6g}x and clipping alone {clip_alone:.6g}x: both together shrink it more "
+    "than either. Did you leave one guard out?")
+print("`guard_reduction_factor` is larger than either guard alone; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_guard_reduction_factor_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # A hidden test checks the value of your answer.

@@ -171,7 +171,11 @@ assert values[0] > 0.5, ("the first value is m on the spike step, which must jum
                          f"steady 0.5; got {values[0]:.6g}")
 assert all(a > b > 0.5 for a, b in zip(values, values[1:])), (
     "after the spike, m should fall back towards 0.5 without reaching it")
-print("`m_trace_after_spike` has the right shape; the hidden test checks its values.")
+for k in range(1, 11):  # each step after the spike: m = beta1 * m_before + (1 - beta1) * g, g = 0.5
+    assert_close(values[k], 0.9 * values[k - 1] + 0.1 * 0.5, name=f"m_trace_after_spike[{k}]",
+                 hint=f"After the spike the gradient is 0.5 again, so m_trace_after_spike[{k}] "
+                      f"should be 0.9 * m_trace_after_spike[{k - 1}] + 0.1 * 0.5.")
+print("`m_trace_after_spike` follows m's recursion after the spike; the hidden test checks the spike step.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_m_trace_after_spike_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # A hidden test checks the values of your answer.
