@@ -647,6 +647,41 @@ for data, max_norm in [([], 1.0), ((), 0.5), (np.array([]), 2.0), ([2.0, 2.0], 2
 # (`config.py` also has `self.clip = 5.0`: that clips the normalised *input data*, not
 # gradients.)
 #
+# One argument offered for the predictor's looser threshold is wrong as stated:
+# "cross-entropy gradients are bounded by `log(vocab_size)`". $\log V$ is the *loss* of a
+# uniform prediction over $V$ classes, not a bound on any gradient. The gradient of the
+# cross-entropy with respect to the logits is $p - y$ (softmax minus one-hot), whose L2 norm
+# is at most $\sqrt 2$ whatever $V$; the gradient with respect to the *parameters* is that
+# vector pushed back through the network, and has no bound at all: for a last linear layer
+# $z = Wx$ it is $(p - y)\,x^\top$, of norm $\lVert p-y\rVert\,\lVert x\rVert$, as large as
+# the input it multiplies. The cell checks all three:
+
+# %%
+V = 4096
+logits = torch.zeros(1, V, requires_grad=True)
+torch.nn.functional.cross_entropy(logits, torch.tensor([0])).backward()
+print(f"uniform prediction over V = {V}: loss {float(torch.nn.functional.cross_entropy(logits.detach(), torch.tensor([0]))):.4f}"
+      f" = log V = {math.log(V):.4f}; logit-gradient norm {float(logits.grad.norm()):.4f}")
+worst = 0.0
+for confidence in [0.0, 5.0, 20.0, 80.0]:      # ever more sure of a wrong class
+    z = torch.zeros(1, V)
+    z[0, 1] = confidence
+    z.requires_grad_(True)
+    torch.nn.functional.cross_entropy(z, torch.tensor([0])).backward()
+    worst = max(worst, float(z.grad.norm()))
+print(f"logit-gradient norm, ever more confident in a wrong class: up to {worst:.6f} "
+      f"(sqrt 2 = {math.sqrt(2):.6f})")
+torch.manual_seed(0)
+layer = torch.nn.Linear(16, V, bias=False)
+for scale in [1.0, 10.0, 100.0]:
+    layer.zero_grad()
+    x = torch.full((1, 16), scale)
+    torch.nn.functional.cross_entropy(layer(x), torch.tensor([0])).backward()
+    print(f"input norm {float(x.norm()):6.1f}: the layer's weight gradient has norm "
+          f"{float(layer.weight.grad.norm()):8.3f} (at most sqrt 2 x {float(x.norm()):.1f} = "
+          f"{math.sqrt(2) * float(x.norm()):.1f}), log V still {math.log(V):.2f}")
+
+# %% [markdown]
 # **x-transformers** (`lucidrains/x-transformers`, commit `9252ed7`): `train_enwik8.py`
 # accumulates **4** micro-batches, each a fresh batch from the loader and each loss divided
 # by 4 (lines 124–126), then clips
