@@ -6,6 +6,7 @@
 # Knobs (environment or `make VAR=value`):
 #   PYTHON=python3.11   interpreter that creates .venv
 #   PORT=8888           JupyterLab's port
+#   LAB_ROOT=workspace  the folder JupyterLab serves (an author: LAB_ROOT=lessons)
 #   NO_BROWSER=1        do not open a browser (on a server, over ssh)
 #   PYTEST_ARGS='-m "not slow"'   extra pytest arguments for `make test`
 
@@ -16,9 +17,10 @@ BIN := $(VENV)/bin
 # pip install -e is redone only when pyproject.toml changes (or the venv is new)
 STAMP := $(VENV)/.gradclip-installed
 PORT ?= 8888
+LAB_ROOT ?= workspace
 NO_BROWSER ?=
 PYTEST_ARGS ?=
-LAB_FLAGS := --ServerApp.root_dir=workspace --port=$(PORT) \
+LAB_FLAGS := --ServerApp.root_dir=$(LAB_ROOT) --port=$(PORT) \
 	$(if $(NO_BROWSER),--no-browser,) \
 	$(if $(filter 0,$(shell id -u)),--allow-root,)
 # nbgrader shells out to `alembic`: the venv's bin/ must come first on PATH
@@ -49,8 +51,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 workspace: $(STAMP)
 	$(BIN)/python -m autograder workspace
 
+# etc/jupyter: the course's own JupyterLab settings (no news toast; lesson sources saved
+# without outputs, with their jupytext .py twins)
+LAB_CONFIG_PATH := $(abspath etc/jupyter)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH),)
+
 lab: workspace
-	$(BIN)/jupyter lab $(LAB_FLAGS)
+	JUPYTER_CONFIG_PATH=$(LAB_CONFIG_PATH) $(BIN)/jupyter lab $(LAB_FLAGS)
 
 # The browser tests drive Debian's chromium: installed here when run as root (CI is),
 # otherwise they skip with the reason (`sudo bash scripts/install_browser.sh` to add it).

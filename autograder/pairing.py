@@ -92,6 +92,28 @@ def sync(paths: list[Path] | None = None, *, quiet: bool = False) -> list[Path]:
     return targets
 
 
+def is_lesson_source(path: Path) -> bool:
+    """A notebook in a lesson folder beside the lessons' `jupytext.toml` (its pair's home)."""
+    path = Path(path)
+    return path.suffix == ".ipynb" and (path.parent.parent / CONFIG_FILE).is_file()
+
+
+def pre_save_hook(model: dict, path: str, contents_manager, **kwargs) -> None:
+    """Jupyter's `ContentsManager.pre_save_hook`: a lesson source is saved without outputs.
+
+    Set in etc/jupyter/jupyter_server_config.py; JupyterLab keeps showing the outputs, the
+    file (and so the commit) holds none. Other notebooks are saved as they are.
+    """
+    if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+        return
+    root = Path(getattr(contents_manager, "root_dir", "."))
+    if not is_lesson_source(root / path.strip("/")):
+        return
+    for cell in model["content"].get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+
+
 # -- checking ------------------------------------------------------------------------------
 def _first_difference(a: str, b: str) -> str:
     a_lines, b_lines = a.splitlines(), b.splitlines()
@@ -122,6 +144,10 @@ def problems(notebook: Path) -> list[str]:
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
             found.append(f"`{_rel(notebook)}` {_label(index, cell)} has outputs: notebooks "
                          f"are committed without them (`{SYNC_COMMAND}` clears them)")
+    if "jupytext" in nb.metadata:
+        found.append(f"`{_rel(notebook)}` holds jupytext metadata {dict(nb.metadata['jupytext'])}: "
+                     f"the pairing lives in lessons/{CONFIG_FILE}, and releases carry "
+                     "the notebook's metadata to learners (remove it, then sync)")
     # What the text would hold if written from the notebook (jupytext's metadata filters
     # applied), against what it holds.
     expected = jupytext.reads(jupytext.writes(nb, fmt=TEXT_FORMAT), fmt=TEXT_FORMAT)

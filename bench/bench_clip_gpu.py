@@ -8,7 +8,10 @@ Compares, in the clip and the no-clip case:
 against the bandwidth floor: 12 bytes a value when clipping (read for the norm, read and
 write to scale), 4 when not, at the measured device-to-device copy bandwidth.
 
-    python bench/bench_clip_gpu.py [--iters 50] [--json results.json]
+    python bench/bench_clip_gpu.py [--iters 50] [--json build/bench/bench_clip_gpu.json]
+
+The results go to build/bench/bench_clip_gpu.json by default, where lesson 05 reads them
+(`course.kernel_lab.gpu_timings`) in place of the timings recorded on an H100 SXM.
 
 Needs CuPy, torch with CUDA, and a GPU; elsewhere it prints why it skipped and exits 0.
 """
@@ -83,13 +86,21 @@ def copy_bandwidth(nbytes: int, iters: int) -> float:
     return 2 * nbytes / (ms * 1e-3)
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    from course.kernel_lab import BENCH_RESULTS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=256)
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args(argv)
+    ap.add_argument("--json", type=Path, default=BENCH_RESULTS,
+                    help="where the results go; lesson 05 shows them from there "
+                         f"(default {BENCH_RESULTS})")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     ok, why = gpu_available()
     if not ok:
         print(f"bench_clip_gpu: skipped: {why}")
@@ -193,6 +204,7 @@ def main(argv=None) -> int:
         print(f"{label:40s} {r['clip']:9.3f} {r['clip'] / floor['clip']:8.2f} {r['no clip']:11.3f} "
               f"{r['no clip'] / floor['no clip']:8.2f} {t_ref['clip'] / r['clip']:8.2f}")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"device": dev.name, "values": total, "tensors": len(shapes),
                                          "bandwidth_Bps": bw, "floor_ms": floor, "ms": results}, indent=2))
     return 0

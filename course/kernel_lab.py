@@ -13,14 +13,20 @@ module holds what they should not have to write twice:
 * `gpt2_small_shapes`, `bandwidth_floor_ms`: the gradient shapes of GPT-2 124M and the
   memory-bandwidth arithmetic behind the benchmark anchors;
 * `RECORDED_H100`, `RECORDED_GPU_RACE`, `plot_recorded_benchmark`, `plot_gpu_race`:
-  measurements recorded on an H100 for this course, shown as such (never re-measured here).
+  measurements recorded on an NVIDIA H100 SXM for this course, shown as such;
+  `gpu_timings()` returns this machine's own timings instead once `bench/bench_clip_gpu.py`
+  has run on its GPU (it writes `BENCH_RESULTS`);
+* `plot_tree_reduction`: the shared-memory tree reduction, round by round, with its barriers.
 
 No solutions: every kernel a function here launches is one the caller passes in.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -193,12 +199,12 @@ def bandwidth_floor_ms(values: float, bytes_per_value: float, tb_per_s: float) -
 
 # -- recorded on an H100 (not measured by the lesson) -------------------------------------
 
-#: Times recorded on one NVIDIA H100 for fp32 gradients shaped like GPT-2 124M (124.4M
-#: values in 148 tensors); the course's design notes (`DESIGN.md`, "Measured anchors")
-#: keep them, and `bench/bench_clip_gpu.py` reproduces them on a GPU. Each entry:
-#: label -> (ms when a clip is needed, ms when none is). A range is `(low, high)`.
+#: Times recorded on one NVIDIA H100 SXM for fp32 gradients shaped like GPT-2 124M (124.4M
+#: values in 148 tensors), while this course was built. On a machine with a GPU, running that script replaces them
+#: (`gpu_timings`). Each entry: label -> (ms when a clip is needed, ms when none is). A
+#: range is `(low, high)`.
 RECORDED_H100: dict[str, Any] = {
-    "device": "NVIDIA H100",
+    "device": "NVIDIA H100 SXM",
     "workload": "fp32 gradients shaped like GPT-2 124M: 124.4M values, 148 tensors",
     "copy_bandwidth_tb_s": 2.9,
     "values": 124.4e6,
@@ -210,15 +216,52 @@ RECORDED_H100: dict[str, Any] = {
         "torch.nn.utils.clip_grad_norm_(foreach=True)": ((1.0, 1.3), (1.0, 1.3)),
         "one partial launch per tensor + host-side sums": ((3.5, 5.2), (3.5, 5.2)),
     },
-    "source": "DESIGN.md, 'Measured anchors (H100 ...)'; reproduce with bench/bench_clip_gpu.py",
+    "source": ("recorded on an NVIDIA H100 SXM while this course was built, not measured by "
+               "this notebook; run bench/bench_clip_gpu.py on a GPU to replace them"),
+    "measured": False,
 }
+
+#: Where `bench/bench_clip_gpu.py` writes its measurements (`--json`, by default), and where
+#: `gpu_timings` looks for them: `build/bench/` of this repository, or $GRADCLIP_BENCH_RESULTS.
+BENCH_RESULTS = Path(os.environ.get(
+    "GRADCLIP_BENCH_RESULTS",
+    Path(__file__).resolve().parents[1] / "build" / "bench" / "bench_clip_gpu.json"))
+
+_FLOOR_LABEL = "bandwidth floor (12 B/value to clip, 4 B/value to skip)"
+
+
+def gpu_timings(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The clip timings lesson 05 shows, in `RECORDED_H100`'s shape.
+
+    This machine's own, when `bench/bench_clip_gpu.py` has written them to `path` (default
+    `BENCH_RESULTS`); otherwise the H100 SXM recording. `"measured"` says which, and
+    `"source"` says where the numbers come from.
+    """
+    path = Path(path) if path is not None else BENCH_RESULTS
+    if not path.is_file():
+        return RECORDED_H100
+    data = json.loads(path.read_text(encoding="utf-8"))
+    floor = data["floor_ms"]
+    times = {_FLOOR_LABEL: ((floor["clip"],) * 2, (floor["no clip"],) * 2)}
+    for label, ms in data["ms"].items():
+        times[label] = ((ms["clip"],) * 2, (ms["no clip"],) * 2)
+    return {
+        "device": data["device"],
+        "workload": RECORDED_H100["workload"],
+        "copy_bandwidth_tb_s": round(data["bandwidth_Bps"] / 1e12, 2),
+        "values": data["values"],
+        "tensors": data["tensors"],
+        "times_ms": times,
+        "source": f"measured on this machine's {data['device']} by bench/bench_clip_gpu.py ({path})",
+        "measured": True,
+    }
 
 #: A shared-memory tree reduction with its in-loop `__syncthreads()` removed, run on an
 #: H100 over many launch shapes (block sizes, grid sizes, lengths): how often it was wrong.
 #: Recorded while this course was designed (the project's kernel-lesson issue), not
 #: re-measured here: a CPU cannot show what a GPU's warp scheduler does.
 RECORDED_GPU_RACE: dict[str, Any] = {
-    "device": "NVIDIA H100",
+    "device": "NVIDIA H100 SXM",
     "kernel": "shared-memory tree reduction without the __syncthreads() inside its loop",
     "launch_shapes": 108,
     "wrong": 4,
@@ -231,15 +274,17 @@ def _range_text(low: float, high: float) -> str:
     return f"{low:.2f}" if low == high else f"{low:.1f}–{high:.1f}"
 
 
-def plot_recorded_benchmark(ax=None):
-    """A horizontal bar chart of `RECORDED_H100`, labelled as recorded measurements.
+def plot_recorded_benchmark(ax=None, timings: dict[str, Any] | None = None):
+    """A horizontal bar chart of `timings` (default `RECORDED_H100`), labelled as recorded
+    or as measured here.
 
     Bars show the low end of a range with an error bar to the high end; the two panels are
     "a clip is needed" and "no clip is needed". Returns the figure.
     """
     import matplotlib.pyplot as plt
 
-    rows = list(RECORDED_H100["times_ms"].items())
+    timings = RECORDED_H100 if timings is None else timings
+    rows = list(timings["times_ms"].items())
     if ax is None:
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True)
     else:
@@ -249,9 +294,10 @@ def plot_recorded_benchmark(ax=None):
     for panel, (axis, title) in enumerate(zip(axes, ("a clip is needed", "no clip needed"))):
         lows = np.array([r[1][panel][0] for r in rows])
         highs = np.array([r[1][panel][1] for r in rows])
-        colors = ["#999999"] + ["#4c72b0"] * 2 + ["#dd8452", "#c44e52"]
-        axis.barh(y, lows, xerr=[np.zeros_like(lows), highs - lows], color=colors[: len(rows)],
-                  capsize=3)
+        colors = ["#999999" if label == _FLOOR_LABEL else
+                  "#4c72b0" if label.startswith("three kernels") else
+                  "#dd8452" if label.startswith("torch") else "#c44e52" for label, _ in rows]
+        axis.barh(y, lows, xerr=[np.zeros_like(lows), highs - lows], color=colors, capsize=3)
         right = max(highs) * 1.3
         for yi, (lo, hi) in enumerate(zip(lows, highs)):
             axis.text(hi + 0.02 * right, yi, f"{_range_text(lo, hi)} ms", va="center",
@@ -261,8 +307,9 @@ def plot_recorded_benchmark(ax=None):
         axis.set_title(title)
     axes[0].set_yticks(y, [r[0] for r in rows])
     axes[0].invert_yaxis()
-    fig.suptitle(f"Recorded on an {RECORDED_H100['device']}, not measured here: "
-                 f"{RECORDED_H100['workload']}", fontsize=9)
+    where = (f"Measured here, on this machine's {timings['device']}" if timings.get("measured")
+             else f"Recorded on an {timings['device']}, not measured here")
+    fig.suptitle(f"{where}: {timings['workload']}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -285,5 +332,67 @@ def plot_gpu_race(ax=None):
     ax.legend(loc="lower left", fontsize=8, ncols=2)
     ax.set_title(f"Missing __syncthreads() on an {RECORDED_GPU_RACE['device']}: wrong in "
                  f"{wrong} of {total} launch shapes (recorded, not measured here)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tree_reduction(values: Sequence[float] = tuple(range(1, 9)), ax=None):
+    """The shared-memory tree reduction of one block, round by round, barriers marked.
+
+    One row per state of the `__shared__` array (one slot per thread): the threads' first
+    writes, then after each round, where the first `half` threads add slot `t + half` to
+    slot `t` and `half` halves. Arrows show the reads, greyed slots are threads with nothing
+    left to do, and a dashed line marks the `__syncthreads()` every thread must reach before
+    the next round reads. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    slots = [float(v) for v in values]
+    n = len(slots)
+    if n < 2 or n & (n - 1):
+        raise ValueError(f"`values` needs a power-of-two length (one per thread), got {n}")
+    states, halves = [list(slots)], []
+    half = n // 2
+    while half:
+        row = list(states[-1])
+        for t in range(half):
+            row[t] = row[t] + row[t + half]
+        states.append(row)
+        halves.append(half)
+        half //= 2
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.0 * n + 2.6, 1.05 * len(states) + 0.6))
+    else:
+        fig = ax.figure
+    for r, row in enumerate(states):
+        y = -1.6 * r
+        active = n if r == 0 else halves[r - 1]
+        for t, value in enumerate(row):
+            live = t < active
+            ax.add_patch(Rectangle((t, y), 0.86, 0.8, facecolor="#dbe8f5" if live else "#f2f2f2",
+                                   edgecolor="#4c72b0" if live else "#c8c8c8"))
+            ax.text(t + 0.43, y + 0.4, f"{value:g}", ha="center", va="center", fontsize=9,
+                    color="black" if live else "#b0b0b0")
+        label = ("every thread writes its acc" if r == 0 else
+                 f"round {r}: {halves[r - 1]} thread(s) add slot t + {halves[r - 1]}")
+        ax.text(n + 0.2, y + 0.4, label, va="center", fontsize=8)
+        if r + 1 < len(states):
+            h = halves[r]
+            for t in range(h):
+                for source in (t, t + h):      # slot t reads its own slot and slot t + h
+                    ax.add_patch(FancyArrowPatch((source + 0.43, y), (t + 0.43, y - 0.8),
+                                                 arrowstyle="->", mutation_scale=8, lw=0.8,
+                                                 color="#4c72b0", alpha=0.7))
+            ax.plot([-0.1, n - 0.05], [y - 0.4, y - 0.4], color="#c44e52", ls="--", lw=1.2)
+            ax.text(n + 0.2, y - 0.4, "__syncthreads()", color="#c44e52", va="center",
+                    fontsize=8, family="monospace")
+    ax.text(0.43, -1.6 * (len(states) - 1) - 0.35, "slot 0 -> partial[blockIdx.x]",
+            ha="left", va="top", fontsize=8)
+    ax.set_xlim(-0.2, n + 3.4)
+    ax.set_ylim(-1.6 * (len(states) - 1) - 0.8, 1.0)
+    ax.set_axis_off()
+    ax.set_title(f"Tree reduction in one block of {n} threads: {len(halves)} rounds, "
+                 f"a barrier after the first writes and between rounds", fontsize=9)
     fig.tight_layout()
     return fig

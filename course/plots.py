@@ -36,35 +36,65 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     return ax
 
 
+def direction_deg(v: Sequence[float]) -> float:
+    """The angle of a two-component vector from the first axis, in degrees."""
+    return math.degrees(math.atan2(v[1], v[0]))
+
+
 def clip_arrows_2d(g: Sequence[float], clipped: Mapping[str, Sequence[float]], max_norm: float,
-                   *, ax: Axes | None = None, title: str = "") -> Axes:
+                   *, ax: Axes | None = None, title: str = "", zoom: bool = False) -> Axes:
     """A two-component gradient `g` and its clipped versions as arrows from the origin.
 
     The circle of radius `max_norm` is where norm clipping lands a long gradient; the
     square of half-side `max_norm` is where clipping each component on its own lands it.
+    `zoom=True` frames the circle, where the clipped arrows end, on equal axes: an arrow
+    longer than the frame is cut at its edge (its label gives its full length), and every
+    arrow is labelled with its angle, so a turn of a few degrees shows. The legend sits
+    beside the axes, clear of the arrows.
     """
-    ax = _axes(ax, (4.5, 4.5))
+    ax = _axes(ax, (6.0, 4.5))
     if len(g) != 2 or any(len(v) != 2 for v in clipped.values()):
         raise ValueError("`clip_arrows_2d` draws two-component vectors only")
     ax.add_patch(Circle((0, 0), max_norm, fill=False, ls="--", color="0.5",
                         label=f"norm = {max_norm:g}"))
     ax.add_patch(Rectangle((-max_norm, -max_norm), 2 * max_norm, 2 * max_norm, fill=False,
                            ls=":", color="0.6", label=f"|component| = {max_norm:g}"))
-    vectors = {"raw": g, **clipped}
-    for i, (label, (x, y)) in enumerate(vectors.items()):
-        ax.annotate("", xy=(x, y), xytext=(0, 0),
-                    arrowprops=dict(arrowstyle="->", lw=2, color=_color(label, i)))
-        ax.plot([x], [y], "o", ms=4, color=_color(label, i), label=label)
-    for axis, setter in ((0, ax.set_xlim), (1, ax.set_ylim)):
-        reach = 1.15 * max(max_norm, *(abs(v[axis]) for v in vectors.values()))
+    vectors = {"raw": list(g), **{k: list(v) for k, v in clipped.items()}}
+    framed = [[0.0, 0.0], *vectors.values()] if not zoom else [[0.0, 0.0], *clipped.values()]
+    limits = []
+    for axis in (0, 1):
+        reach = 1.3 * max(max_norm, *(abs(v[axis]) for v in framed))
         negative = min(v[axis] for v in vectors.values()) < 0
-        setter(-reach if negative else -0.15 * reach, reach)
+        limits.append((-reach if negative else -0.15 * reach, reach))
+    if zoom:  # one scale for both axes: the frame is as tall as it is wide
+        low = min(limits[0][0], limits[1][0])
+        high = max(limits[0][1], limits[1][1])
+        limits = [(low, high), (low, high)]
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
+    for i, (label, v) in enumerate(vectors.items()):
+        color = _color(label, i)
+        length = math.hypot(*v)
+        # the largest fraction of the arrow that stays inside the frame
+        fit = min([1.0] + [0.97 * bound / c for c, (lo, hi) in zip(v, limits)
+                           for bound in (lo, hi) if c and 0 < bound / c < 1.0])
+        tip = (v[0] * fit, v[1] * fit)
+        ax.annotate("", xy=tip, xytext=(0, 0),
+                    arrowprops=dict(arrowstyle="->", lw=2, color=color))
+        ax.plot([tip[0]], [tip[1]], "o" if fit == 1.0 else ">", ms=4, color=color, label=label)
+        if zoom:
+            text = f"{label}: {direction_deg(v):.1f}\u00b0"
+            if fit < 1.0:
+                text += f", norm {length:.2f} (cut at the frame)"
+            below = label.startswith("global")
+            ax.annotate(text, xy=tip, xytext=(-4, -12 if below else 6),
+                        textcoords="offset points", ha="right", color=color, fontsize=8)
     ax.set_aspect("equal")
     ax.axhline(0, color="0.85", lw=0.8, zorder=0)
     ax.axvline(0, color="0.85", lw=0.8, zorder=0)
     ax.set_xlabel("component 1 (tensor A)")
     ax.set_ylabel("component 2 (tensor B)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
     return ax

@@ -294,7 +294,7 @@ plt.show()
 # %% [markdown]
 # The scaled row's own gradient is far longer than any other, and it makes up most of the
 # batch's. Nothing is numerically wrong here: the model is learning from what it was given.
-# Clipping does not judge the example; it only limits how far one step can go. Section 3 comes
+# Clipping does not judge the example; it only limits how far one step can go. Section 4 comes
 # back to outliers with a language model and a sequence of text that is merely odd.
 
 # %% [markdown]
@@ -568,7 +568,9 @@ ln.eps = 1e-5
 # multiplies *every* gradient; an `inf` gives a scale of 0, and $0 \cdot \infty$ is `NaN`.
 # `torch.nn.utils.clip_grad_norm_` can raise instead with `error_if_nonfinite=True`
 # ([PyTorch docs](https://docs.pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html)).
-# Such a step has to be skipped, not clipped; mixed-precision training does exactly that (lesson 6).
+# Such a step has to be skipped, not clipped; mixed-precision training does exactly that
+# (`torch.amp.GradScaler` skips `optimizer.step()` when it finds an `inf` or a `NaN`; lesson 3
+# shows it).
 
 # %%
 for bad in [float("nan"), float("inf")]:
@@ -585,11 +587,64 @@ except RuntimeError as exc:
     print("error_if_nonfinite=True raises RuntimeError:", str(exc)[:60], "...")
 
 # %% [markdown]
-# ## 3. The norms of a real run: heavy tails
+# ## 3. Distribution shifts
 #
-# Sources 1 and 2 were staged. What does the global gradient norm look like step by step in an
+# The lesson material tells the story of a model trained on a stream whose sources were mixed
+# by a bandit: every 7 to 42 steps (printed below), at a **phase boundary**, the mixture switched to favour
+# another source, and (in the story) each switch produced a gradient spike that, without
+# clipping, pushed the larger of two models into degenerate, repetitive output. There is no
+# public record of those runs; what we can do is build the same kind of stream and measure.
+#
+# `course.cascade.mixer.bandit_schedule` draws each phase's length from a fixed set and puts
+# most of the weight on one source, a different one from the previous phase:
+
+# %%
+schedule = bandit_schedule(500, len(SOURCE_NAMES), seed=0)
+print("phase lengths allowed:", PHASE_LENGTHS, "(min", min(PHASE_LENGTHS), "max", max(PHASE_LENGTHS), ")")
+print("first phases:", schedule.phase_lengths[:8], "dominant source:",
+      [SOURCE_NAMES[d] for d in schedule.dominant[:8]])
+print("weights in the first phase:", schedule.weights[0], "   boundaries:", schedule.boundaries[:8])
+fig, ax = plt.subplots(figsize=(11, 2.2))
+ax.stackplot(np.arange(200), schedule.weights[:200].T, labels=SOURCE_NAMES, alpha=0.8)
+ax.set_xlabel("step")
+ax.set_ylabel("source weight")
+ax.legend(fontsize=8, loc="upper right")
+plt.show()
+
+# %% [markdown]
+# **One switch, under control.** Before the recorded bandit runs of section 4, isolate the effect:
+# `ss.switch_run` trains a fresh TinyGPT on `prose` alone, then feeds it `qa` batches
+# (question/answer pairs) from one step on. Nothing about the model or the optimizer changes;
+# only the data does.
+
+# %%
+run = ss.switch_run("prose", "qa", steps_before=60, steps_after=15, seed=0)
+g, l, s = np.array(run["grad_norm"]), np.array(run["loss"]), run["switch"]
+before = np.median(g[s - 10:s])
+print(f"median norm of the 10 steps before the switch: {before:.3f}")
+print("norm / that median, steps s-2 .. s+5:", np.round(g[s - 2:s + 6] / before, 2))
+print(f"loss: {np.mean(l[s - 5:s]):.2f} nats before, {l[s]:.2f} at the switch")
+fig, axes = plt.subplots(1, 2, figsize=(11, 2.8))
+axes[0].plot(g)
+axes[1].plot(l)
+for ax, label in zip(axes, ["global gradient norm", "loss (nats)"]):
+    ax.axvline(s, color="C3", ls="--", lw=1)
+    ax.set_xlabel(f"step (dashed: switch to '{run['after']}')")
+    ax.set_ylabel(label)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The loss jumps because the model meets text it has not learned to predict, and the
+# gradient norm jumps with it, then decays as the model adapts. That is a spike of a few
+# times the usual norm, not of orders of magnitude.
+
+# %% [markdown]
+# ## 4. The norms of a real run: heavy tails
+#
+# Sections 1 to 3 staged each source on its own. What does the global gradient norm look like step by step in an
 # actual training run? `course/data/cascade/` holds recorded runs of the same TinyGPT on a data
-# stream that mixes the three text sources (section 4 explains the mixing). We look first at
+# bandit stream of section 3, which mixes the three text sources. We look first at
 # the runs with plain Adam, no learning-rate warmup and no clipping, three seeds each.
 # Their configuration travels with the trace:
 
@@ -752,7 +807,7 @@ for ax, t in zip(axes, plain):
     ax.set_yscale("log")
     ax.set_ylabel(t.name.split("-")[-1])
 axes[0].legend(fontsize=8, loc="upper right")
-axes[-1].set_xlabel("step (grey lines: phase boundaries, section 4)")
+axes[-1].set_xlabel("step (grey lines: phase boundaries, section 3)")
 plt.tight_layout()
 plt.show()
 for t in plain:
@@ -761,6 +816,48 @@ for t in plain:
         where = "before the first boundary" if last is None else f"{i - last} steps after the boundary at {last}"
         print(f"{t.name}: spike at step {i}, {t.grad_norm[i] / np.median(t.grad_norm[max(0, i - 20):i]):.0f}x "
               f"the trailing median, {where}")
+
+# %% [markdown]
+# **The bandit runs, at their switches.** Back to the distribution shifts of section 3. In the
+# recorded runs the switches are softer (the dominant source holds
+# most, not all, of the weight, and the model has seen every source before). Align every phase
+# boundary of the three seeds, divide each step's norm by the median of the five steps before
+# the boundary, and average. The **static control** runs draw every batch from a fixed equal
+# mixture, with the same nominal boundaries, so any rise there is chance. The first 30 steps
+# are left out: there the norm falls steeply whatever the data do.
+
+# %%
+static = [traces[f"small-plain-static-s{s}"] for s in range(3)]
+offsets = list(range(-3, 7))
+curves = {}
+for label, runs in [("bandit mixture", plain), ("static control", static)]:
+    ratios = np.concatenate([ss.boundary_ratios(t.grad_norm, t.boundaries, offsets=offsets,
+                                                baseline=5, skip=30) for t in runs])
+    curves[label] = ratios
+    print(f"{label}: {len(ratios)} boundaries; mean norm ratio at offsets 0, 1, 2: "
+          f"{np.round(ratios[:, 3:6].mean(axis=0), 2)}; largest at offset 0: {ratios[:, 3].max():.1f}x; "
+          f"boundaries with a > 5x step in offsets 0-2: {int((ratios[:, 3:6].max(axis=1) > 5).sum())}")
+fig, ax = plt.subplots(figsize=(7, 3))
+for label, ratios in curves.items():
+    ax.plot(offsets, ratios.mean(axis=0), marker="o", label=label)
+ax.axhline(1.0, color="0.6", lw=0.8)
+ax.set_xlabel("steps after a phase boundary")
+ax.set_ylabel("norm / median of 5 steps before")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# **What the runs show, and what they do not.** A switch of the data mixture does lift the
+# gradient norm for a step or two, and the static control, whose curve stays flat, shows that
+# this is not chance. But read the printed numbers before repeating the story. The average
+# lift at a bandit switch is modest (the first ratio printed for the bandit mixture), no
+# boundary in any seed is followed by a step above five times its baseline, and the biggest
+# spikes your detector found came early in the runs, mostly away from a boundary: they look
+# more like an odd batch hitting a model that is still fragile (sources 1 and 2) than like
+# source 3. A switch that replaces the whole stream at once, as in `ss.switch_run`, lifts the
+# norm more than the bandit's partial switches do. Lesson 8 measures how often spikes fall
+# near a switch against chance, on larger models too, and what clipping changes; the recorded
+# runs with warmup and clipping live in the same folder.
 
 # %% [markdown]
 # ### Back to outliers: a language model and an odd sequence
@@ -817,98 +914,6 @@ print(f"ordinary windows: median {np.median(ordinary):.3f}, max {ordinary.max():
       f"({ordinary.max() / np.median(ordinary):.1f}x the median)")
 
 # %% [markdown]
-# ## 4. Distribution shifts
-#
-# The lesson material tells the story of a model trained on a stream whose sources were mixed
-# by a bandit: every 7 to 42 steps (printed below), at a **phase boundary**, the mixture switched to favour
-# another source, and (in the story) each switch produced a gradient spike that, without
-# clipping, pushed the larger of two models into degenerate, repetitive output. There is no
-# public record of those runs; what we can do is build the same kind of stream and measure.
-#
-# `course.cascade.mixer.bandit_schedule` draws each phase's length from a fixed set and puts
-# most of the weight on one source, a different one from the previous phase:
-
-# %%
-schedule = bandit_schedule(500, len(SOURCE_NAMES), seed=0)
-print("phase lengths allowed:", PHASE_LENGTHS, "(min", min(PHASE_LENGTHS), "max", max(PHASE_LENGTHS), ")")
-print("first phases:", schedule.phase_lengths[:8], "dominant source:",
-      [SOURCE_NAMES[d] for d in schedule.dominant[:8]])
-print("weights in the first phase:", schedule.weights[0], "   boundaries:", schedule.boundaries[:8])
-fig, ax = plt.subplots(figsize=(11, 2.2))
-ax.stackplot(np.arange(200), schedule.weights[:200].T, labels=SOURCE_NAMES, alpha=0.8)
-ax.set_xlabel("step")
-ax.set_ylabel("source weight")
-ax.legend(fontsize=8, loc="upper right")
-plt.show()
-
-# %% [markdown]
-# **One switch, under control.** Before looking at the bandit runs, isolate the effect:
-# `ss.switch_run` trains a fresh TinyGPT on `prose` alone, then feeds it `qa` batches
-# (question/answer pairs) from one step on. Nothing about the model or the optimizer changes;
-# only the data does.
-
-# %%
-run = ss.switch_run("prose", "qa", steps_before=60, steps_after=15, seed=0)
-g, l, s = np.array(run["grad_norm"]), np.array(run["loss"]), run["switch"]
-before = np.median(g[s - 10:s])
-print(f"median norm of the 10 steps before the switch: {before:.3f}")
-print("norm / that median, steps s-2 .. s+5:", np.round(g[s - 2:s + 6] / before, 2))
-print(f"loss: {np.mean(l[s - 5:s]):.2f} nats before, {l[s]:.2f} at the switch")
-fig, axes = plt.subplots(1, 2, figsize=(11, 2.8))
-axes[0].plot(g)
-axes[1].plot(l)
-for ax, label in zip(axes, ["global gradient norm", "loss (nats)"]):
-    ax.axvline(s, color="C3", ls="--", lw=1)
-    ax.set_xlabel(f"step (dashed: switch to '{run['after']}')")
-    ax.set_ylabel(label)
-plt.tight_layout()
-plt.show()
-
-# %% [markdown]
-# The loss jumps because the model meets text it has not learned to predict, and the
-# gradient norm jumps with it, then decays as the model adapts. That is a spike of a few
-# times the usual norm, not of orders of magnitude.
-#
-# **The bandit runs.** In the recorded runs the switches are softer (the dominant source holds
-# most, not all, of the weight, and the model has seen every source before). Align every phase
-# boundary of the three seeds, divide each step's norm by the median of the five steps before
-# the boundary, and average. The **static control** runs draw every batch from a fixed equal
-# mixture, with the same nominal boundaries, so any rise there is chance. The first 30 steps
-# are left out: there the norm falls steeply whatever the data do.
-
-# %%
-static = [traces[f"small-plain-static-s{s}"] for s in range(3)]
-offsets = list(range(-3, 7))
-curves = {}
-for label, runs in [("bandit mixture", plain), ("static control", static)]:
-    ratios = np.concatenate([ss.boundary_ratios(t.grad_norm, t.boundaries, offsets=offsets,
-                                                baseline=5, skip=30) for t in runs])
-    curves[label] = ratios
-    print(f"{label}: {len(ratios)} boundaries; mean norm ratio at offsets 0, 1, 2: "
-          f"{np.round(ratios[:, 3:6].mean(axis=0), 2)}; largest at offset 0: {ratios[:, 3].max():.1f}x; "
-          f"boundaries with a > 5x step in offsets 0-2: {int((ratios[:, 3:6].max(axis=1) > 5).sum())}")
-fig, ax = plt.subplots(figsize=(7, 3))
-for label, ratios in curves.items():
-    ax.plot(offsets, ratios.mean(axis=0), marker="o", label=label)
-ax.axhline(1.0, color="0.6", lw=0.8)
-ax.set_xlabel("steps after a phase boundary")
-ax.set_ylabel("norm / median of 5 steps before")
-ax.legend()
-plt.show()
-
-# %% [markdown]
-# **What the runs show, and what they do not.** A switch of the data mixture does lift the
-# gradient norm for a step or two, and the static control, whose curve stays flat, shows that
-# this is not chance. But read the printed numbers before repeating the story. The average
-# lift at a bandit switch is modest (the first ratio printed for the bandit mixture), no
-# boundary in any seed is followed by a step above five times its baseline, and the biggest
-# spikes your detector found came early in the runs, mostly away from a boundary: they look
-# more like an odd batch hitting a model that is still fragile (sources 1 and 2) than like
-# source 3. A switch that replaces the whole stream at once, as in `ss.switch_run`, lifts the
-# norm more than the bandit's partial switches do. Lesson 8 measures how often spikes fall
-# near a switch against chance, on larger models too, and what clipping changes; the recorded
-# runs with warmup and clipping live in the same folder.
-#
 # ## Summary
 #
 # * **Outliers:** one example's gradient can dominate a batch's. Per-example norms find it.

@@ -359,9 +359,15 @@ clipped_2d = {"global": clip_by_global_norm(g2, max_norm_2d),
 for label, c in clipped_2d.items():
     print(f"{label:>10}: A = {c[0].item():.3f}, B = {c[1].item():.3f}, "
           f"norm = {global_l2_norm(c):.3f}, cosine with the raw gradient = {flat_cosine(c, g2):.4f}")
-plots.clip_arrows_2d([t.item() for t in g2],
-                     {k: [t.item() for t in c] for k, c in clipped_2d.items()},
-                     max_norm_2d, title="Clipping a two-tensor gradient")
+raw_2d = [t.item() for t in g2]
+arrows_2d = {k: [t.item() for t in c] for k, c in clipped_2d.items()}
+turn = {k: plots.direction_deg(v) - plots.direction_deg(raw_2d) for k, v in arrows_2d.items()}
+print(f"direction of the raw gradient: {plots.direction_deg(raw_2d):.1f} degrees; turned by "
+      + ", ".join(f"{k} {t:+.1f}" for k, t in turn.items()))
+plots.clip_arrows_2d(raw_2d, arrows_2d, max_norm_2d, zoom=True,
+                     title=f"Clipping a two-tensor gradient: per-tensor turns it "
+                           f"{turn['per-tensor']:.1f}\u00b0")
+plt.tight_layout()
 plt.show()
 
 # %% [markdown]

@@ -262,26 +262,49 @@ norm_after_c = 0.4 * scale_c
 # %% nbgrader={"grade": true, "grade_id": "test_scale_a", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "scale_a" in globals(), "`scale_a` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(scale_a, name="scale_a")
-assert 0 < value <= 1, f"`scale_a` is {value:.6g}: a clip factor lies in (0, 1]: clipping only shrinks."
-print("`scale_a` is a plausible number; the hidden test checks its value.")
+assert 0 < value < 1, (f"`scale_a` is {value:.6g}: 3.5 is above max_norm 1.0, so the "
+                       "gradient shrinks: the factor lies strictly between 0 and 1.")
+try:  # your own clip_scale, on the same numbers, must give the same factor
+    yours = clip_scale(3.5, 1.0)
+except NotImplementedError:
+    print("(solve `clip_scale` above and this test also checks `scale_a` against it)")
+else:
+    assert_close(value, yours, name="scale_a",
+                 hint="Your own `clip_scale(3.5, 1.0)` returns a different factor: one of the two is off.")
+print("`scale_a` agrees with your working; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_norm_after_b", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "norm_after_b" in globals(), "`norm_after_b` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(norm_after_b, name="norm_after_b")
 assert 0 < value <= 1.0 + 1e-6, f"`norm_after_b` is {value:.6g}: after clipping with max_norm 1.0 the norm is positive and at most 1.0."
-print("`norm_after_b` is a plausible number; the hidden test checks its value.")
+factor = assert_scalar(scale_a, name="scale_a")
+assert_close(value, 3.5 * factor, name="norm_after_b",
+             hint="Scaling every entry by `scale_a` scales the norm by it too: the norm after "
+                  "scaling is 3.5 times your `scale_a`.")
+print("`norm_after_b` is the norm times your factor; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_scale_c", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "scale_c" in globals(), "`scale_c` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(scale_c, name="scale_c")
 assert 0 < value <= 1, f"`scale_c` is {value:.6g}: a clip factor lies in (0, 1]: clipping only shrinks."
-print("`scale_c` is a plausible number; the hidden test checks its value.")
+try:  # your own clip_scale, on the same numbers, must give the same factor
+    yours = clip_scale(0.4, 1.0)
+except NotImplementedError:
+    print("(solve `clip_scale` above and this test also checks `scale_c` against it)")
+else:
+    assert_close(value, yours, name="scale_c",
+                 hint="Your own `clip_scale(0.4, 1.0)` returns a different factor: one of the two is off.")
+print("`scale_c` agrees with your working; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_norm_after_c", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 assert "norm_after_c" in globals(), "`norm_after_c` is not defined: assign it in the cell above and run that cell."
 value = assert_scalar(norm_after_c, name="norm_after_c")
-assert 0 < value <= 1.0 + 1e-6, f"`norm_after_c` is {value:.6g}: a norm that was 0.4 cannot end up above max_norm 1.0."
-print("`norm_after_c` is a plausible number; the hidden test checks its value.")
+assert 0 < value <= 1.0 + 1e-6, f"`norm_after_c` is {value:.6g}: after clipping with max_norm 1.0 the norm is positive and at most 1.0."
+factor = assert_scalar(scale_c, name="scale_c")
+assert_close(value, 0.4 * factor, name="norm_after_c",
+             hint="Scaling every entry by `scale_c` scales the norm by it too: the norm after "
+                  "scaling is 0.4 times your `scale_c`.")
+print("`norm_after_c` is the norm times your factor; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_scale_a_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # A hidden test checks the value of your answer.
@@ -441,7 +464,14 @@ assert "guard_reduction_factor" in globals(), (
 value = assert_scalar(guard_reduction_factor, name="guard_reduction_factor")
 assert value > 1, (f"`guard_reduction_factor` is {value:.6g}: the guarded step is the smaller "
                    "one, so unguarded / guarded is above 1. Is the ratio upside down?")
-print("`guard_reduction_factor` is a plausible number; the hidden test checks its value.")
+# Each guard shrinks one factor of lr * norm: warmup the lr, clipping the norm. Together
+# they must shrink the step more than either does alone.
+warmup_alone, clip_alone = 3e-4 / 1.5e-7, 50.0 / 1.0
+assert value > max(warmup_alone, clip_alone), (
+    f"`guard_reduction_factor` is {value:.6g}, but warmup alone shrinks the worst step "
+    f"{warmup_alone:.6g}x and clipping alone {clip_alone:.6g}x: both together shrink it more "
+    "than either. Did you leave one guard out?")
+print("`guard_reduction_factor` is larger than either guard alone; the hidden test checks its value.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_guard_reduction_factor_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 # A hidden test checks the value of your answer.
@@ -617,6 +647,41 @@ for data, max_norm in [([], 1.0), ((), 0.5), (np.array([]), 2.0), ([2.0, 2.0], 2
 # (`config.py` also has `self.clip = 5.0`: that clips the normalised *input data*, not
 # gradients.)
 #
+# One argument offered for the predictor's looser threshold is wrong as stated:
+# "cross-entropy gradients are bounded by `log(vocab_size)`". $\log V$ is the *loss* of a
+# uniform prediction over $V$ classes, not a bound on any gradient. The gradient of the
+# cross-entropy with respect to the logits is $p - y$ (softmax minus one-hot), whose L2 norm
+# is at most $\sqrt 2$ whatever $V$; the gradient with respect to the *parameters* is that
+# vector pushed back through the network, and has no bound at all: for a last linear layer
+# $z = Wx$ it is $(p - y)\,x^\top$, of norm $\lVert p-y\rVert\,\lVert x\rVert$, as large as
+# the input it multiplies. The cell checks all three:
+
+# %%
+V = 4096
+logits = torch.zeros(1, V, requires_grad=True)
+torch.nn.functional.cross_entropy(logits, torch.tensor([0])).backward()
+print(f"uniform prediction over V = {V}: loss {float(torch.nn.functional.cross_entropy(logits.detach(), torch.tensor([0]))):.4f}"
+      f" = log V = {math.log(V):.4f}; logit-gradient norm {float(logits.grad.norm()):.4f}")
+worst = 0.0
+for confidence in [0.0, 5.0, 20.0, 80.0]:      # ever more sure of a wrong class
+    z = torch.zeros(1, V)
+    z[0, 1] = confidence
+    z.requires_grad_(True)
+    torch.nn.functional.cross_entropy(z, torch.tensor([0])).backward()
+    worst = max(worst, float(z.grad.norm()))
+print(f"logit-gradient norm, ever more confident in a wrong class: up to {worst:.6f} "
+      f"(sqrt 2 = {math.sqrt(2):.6f})")
+torch.manual_seed(0)
+layer = torch.nn.Linear(16, V, bias=False)
+for scale in [1.0, 10.0, 100.0]:
+    layer.zero_grad()
+    x = torch.full((1, 16), scale)
+    torch.nn.functional.cross_entropy(layer(x), torch.tensor([0])).backward()
+    print(f"input norm {float(x.norm()):6.1f}: the layer's weight gradient has norm "
+          f"{float(layer.weight.grad.norm()):8.3f} (at most sqrt 2 x {float(x.norm()):.1f} = "
+          f"{math.sqrt(2) * float(x.norm()):.1f}), log V still {math.log(V):.2f}")
+
+# %% [markdown]
 # **x-transformers** (`lucidrains/x-transformers`, commit `9252ed7`): `train_enwik8.py`
 # accumulates **4** micro-batches, each a fresh batch from the loader and each loss divided
 # by 4 (lines 124–126), then clips

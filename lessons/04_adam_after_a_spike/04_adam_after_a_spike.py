@@ -171,7 +171,11 @@ assert values[0] > 0.5, ("the first value is m on the spike step, which must jum
                          f"steady 0.5; got {values[0]:.6g}")
 assert all(a > b > 0.5 for a, b in zip(values, values[1:])), (
     "after the spike, m should fall back towards 0.5 without reaching it")
-print("`m_trace_after_spike` has the right shape; the hidden test checks its values.")
+for k in range(1, 11):  # each step after the spike: m = beta1 * m_before + (1 - beta1) * g, g = 0.5
+    assert_close(values[k], 0.9 * values[k - 1] + 0.1 * 0.5, name=f"m_trace_after_spike[{k}]",
+                 hint=f"After the spike the gradient is 0.5 again, so m_trace_after_spike[{k}] "
+                      f"should be 0.9 * m_trace_after_spike[{k - 1}] + 0.1 * 0.5.")
+print("`m_trace_after_spike` follows m's recursion after the spike; the hidden test checks the spike step.")
 
 # %% nbgrader={"grade": true, "grade_id": "test_m_trace_after_spike_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # A hidden test checks the values of your answer.
@@ -212,6 +216,70 @@ print(f"ten steps after the spike, m is {trace[-1] / 0.5:.2f} times its steady v
 # %% [markdown]
 # Ten steps after the spike, $m$ is still about 4.45 times its steady value: the spike is
 # far from forgotten.
+#
+# ### A norm of 50, moments per coordinate: when is the scalar trace exact?
+#
+# The lesson material's 50 and 0.5 are **global norms**, over every parameter; Adam keeps
+# $m$ and $v$ **per coordinate**. The recursion is linear, so the scalar trace tells the
+# truth about the vector in two cases, and only there:
+#
+# * **$\sum_i v_i$, always.** Summed over coordinates, $g_i^2$ adds up to $\|g\|^2$, so
+#   $\sum_i v_i$ follows the scalar $v$ recursion fed with squared norms exactly, whatever
+#   direction the spike points in (lesson 08 plots this sum).
+# * **$\|m\|$, when the gradients are parallel.** If every gradient is a positive multiple
+#   of one direction, $m$ is the scalar trace times that direction. When the spike points
+#   elsewhere, the triangle inequality makes the scalar trace an upper bound on $\|m\|$.
+#
+# Per coordinate, neither says what one coordinate sees: a coordinate the spike hits hard
+# has its $v_i$ multiplied by far more than the average, another by almost nothing. The
+# cell below replays the seed's stream on 1,000 coordinates, from the settled state, with
+# the spike along the typical direction and along another one.
+
+# %%
+rng = np.random.default_rng(0)
+d = 1000
+typical_dir = rng.standard_normal(d)
+typical_dir /= np.linalg.norm(typical_dir)
+
+
+def vector_moments(spike_dir, beta1=0.9, beta2=0.999):
+    """m, v per coordinate from the settled state (gradient 0.5 * typical_dir): one
+    gradient of norm 50 along `spike_dir`, then ten of norm 0.5 along typical_dir."""
+    m, v = 0.5 * typical_dir, (0.5 * typical_dir) ** 2
+    ms, vs = [], []
+    for g in [50.0 * spike_dir] + [0.5 * typical_dir] * 10:
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        ms.append(m)
+        vs.append(v)
+    return np.array(ms), np.array(vs), (0.5 * typical_dir) ** 2
+
+
+other_dir = rng.standard_normal(d)
+other_dir /= np.linalg.norm(other_dir)
+v_scalar, v_trace = 0.25, []
+for g in [50.0] + [0.5] * 10:
+    v_scalar = 0.999 * v_scalar + 0.001 * g**2
+    v_trace.append(v_scalar)
+for label, direction in (("spike along the typical direction", typical_dir),
+                         ("spike along another direction", other_dir)):
+    ms, vs, v_settled = vector_moments(direction)
+    m_gap = np.max(np.abs(np.linalg.norm(ms, axis=1) - trace) / trace)
+    v_gap = np.max(np.abs(vs.sum(axis=1) - v_trace) / v_trace)
+    jump = vs[0] / v_settled                      # each coordinate's v, spike step / settled
+    print(f"{label}:\n  ||m|| at the spike step {np.linalg.norm(ms[0]):.3f} (scalar trace "
+          f"{trace[0]:.3f}), largest relative gap over the 11 steps {m_gap:.1e}\n"
+          f"  sum(v) vs the scalar v trace: largest relative gap {v_gap:.1e}\n"
+          f"  one coordinate's v jumps by a factor from {jump.min():.3g} to {jump.max():.3g} "
+          f"(median {np.median(jump):.3g}; the scalar trace says {v_trace[0] / 0.25:.3g})")
+
+
+# %% [markdown]
+# So read this lesson's numbers for $m$ as the story of the spike's *direction* when the
+# spike is aligned with the gradients around it, and as an upper bound on $\|m\|$ when it is
+# not; read the numbers for $v$ as exact for $\sum_i v_i$, and as an average over very
+# different coordinates. The single-parameter functions you write below are exact for a
+# model with one parameter, and for each coordinate given that coordinate's own gradients.
 #
 # ## 3. How long is the state contaminated?
 #

@@ -68,8 +68,9 @@ for size in ("small", "large"):
 #    same step is clipped, so neither moment sees the spike.
 # 3. Read the samples at temperature 1 late in a plain run: poor, but not locked in. Greedy
 #    samples repeat in most runs, guarded ones too (lesson 08 scores them).
-# 4. Compare sizes: the large plain run ends worse than its guarded twin; the small one much
-#    less so. Ask the class why warmup might matter more than clipping here.
+# 4. Compare sizes: the large plain run ends worse than its guarded twin in every seed; the
+#    small model is not helped by the guards (lesson 08 counts the seeds where its guarded
+#    run ended worse). Ask the class why warmup might matter more than clipping here.
 #
 # ## Live mode from code
 #

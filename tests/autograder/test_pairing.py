@@ -67,3 +67,11 @@ def test_a_missing_twin_is_named(pair):
     pairing.text_twin(pair).unlink()
     (problem,) = pairing.problems(pair)
     assert "00_tiny.py" in problem and "missing" in problem
+
+
+def test_pairing_metadata_in_the_notebook_is_reported(pair):
+    nb = nbformat.read(pair, as_version=4)
+    nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    nbformat.write(nb, pair)
+    problems = pairing.problems(pair)
+    assert any("jupytext metadata" in p and "releases" in p for p in problems), problems

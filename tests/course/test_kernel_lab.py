@@ -4,6 +4,7 @@ reference kernels, the recorded data against the design notes, and the plots hea
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib
 
@@ -109,11 +110,64 @@ def test_recorded_numbers_match_the_design_notes():
 
 def test_plots_say_they_are_recorded():
     fig = kernel_lab.plot_recorded_benchmark()
-    assert "Recorded on an NVIDIA H100, not measured here" in fig._suptitle.get_text()
+    assert "Recorded on an NVIDIA H100 SXM, not measured here" in fig._suptitle.get_text()
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == list(kernel_lab.RECORDED_H100["times_ms"])
     fig2 = kernel_lab.plot_gpu_race()
     assert "4 of 108" in fig2.axes[0].get_title()
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_gpu_timings_are_the_recording_until_the_benchmark_has_run(tmp_path):
+    missing = tmp_path / "none.json"
+    recorded = kernel_lab.gpu_timings(missing)
+    assert recorded is kernel_lab.RECORDED_H100 and recorded["measured"] is False
+    assert "H100 SXM" in recorded["source"] and "bench/bench_clip_gpu.py" in recorded["source"]
+    assert "DESIGN.md" not in recorded["source"]  # a learner has no design notes
+
+
+def test_gpu_timings_read_what_bench_clip_gpu_writes(tmp_path):
+    """The JSON shape is `bench/bench_clip_gpu.py`'s own (`--json`)."""
+    import json
+
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({
+        "device": "NVIDIA H200", "values": 124_439_808, "tensors": 148, "bandwidth_Bps": 4.1e12,
+        "floor_ms": {"clip": 0.36, "no clip": 0.12},
+        "ms": {"three kernels, one flat buffer": {"clip": 0.38, "no clip": 0.13},
+               "torch clip_grad_norm_(foreach=True)": {"clip": 0.9, "no clip": 0.9}}}))
+    got = kernel_lab.gpu_timings(path)
+    assert got["measured"] is True and got["device"] == "NVIDIA H200"
+    assert got["copy_bandwidth_tb_s"] == 4.1
+    assert got["times_ms"]["three kernels, one flat buffer"] == ((0.38, 0.38), (0.13, 0.13))
+    assert str(path) in got["source"]
+    fig = kernel_lab.plot_recorded_benchmark(timings=got)
+    assert "Measured here, on this machine's NVIDIA H200" in fig._suptitle.get_text()
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_bench_writes_where_the_lesson_reads():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_clip_gpu", Path(kernel_lab.__file__).resolve().parents[1] / "bench" / "bench_clip_gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parser().parse_args([]).json == kernel_lab.BENCH_RESULTS
+
+
+def test_plot_tree_reduction_shows_rounds_and_barriers():
+    fig = kernel_lab.plot_tree_reduction(values=range(1, 9))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("__syncthreads()") == 3          # after the writes, between rounds
+    assert "36" in texts                                 # 1 + ... + 8 in slot 0
+    assert [t for t in texts if t.startswith("round")] == [
+        "round 1: 4 thread(s) add slot t + 4", "round 2: 2 thread(s) add slot t + 2",
+        "round 3: 1 thread(s) add slot t + 1"]
+    with pytest.raises(ValueError, match="power-of-two"):
+        kernel_lab.plot_tree_reduction(values=[1, 2, 3])
     import matplotlib.pyplot as plt
     plt.close("all")
 

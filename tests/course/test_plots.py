@@ -61,6 +61,27 @@ def test_clip_arrows_2d_draws_arrows_and_the_two_regions():
         plots.clip_arrows_2d([1.0, 2.0, 3.0], {}, 1.0)
 
 
+def test_clip_arrows_2d_zoom_frames_the_circle_and_labels_the_turn():
+    """Lesson 02's key figure: the turn is visible, the legend covers no arrow."""
+    ax = plots.clip_arrows_2d([4.0, 0.5], {"global": [0.9923, 0.124], "per-tensor": [1.0, 0.5]},
+                              1.0, zoom=True)
+    assert ax.get_xlim() == ax.get_ylim() and ax.get_xlim()[1] < 2.0  # square, round the circle
+    labels = [t.get_text() for t in ax.texts if t.get_text()]
+    assert any("per-tensor: 26.6\u00b0" in t for t in labels), labels
+    assert any(t.startswith("raw: 7.1\u00b0, norm 4.03") for t in labels), labels
+    ax.figure.canvas.draw()
+    legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= frame.x1  # beside the axes, not over the arrows
+    for annotation in ax.texts:  # every arrow tip inside the frame
+        x, y = annotation.xy
+        assert ax.get_xlim()[0] <= x <= ax.get_xlim()[1] and ax.get_ylim()[0] <= y <= ax.get_ylim()[1]
+
+
+def test_direction_deg():
+    assert plots.direction_deg([1.0, 1.0]) == pytest.approx(45.0)
+    assert plots.direction_deg([-1.0, 0.0]) == pytest.approx(180.0)
+
+
 def test_colours_are_consistent_per_method():
     ax1 = plots.cosine_vs_threshold([1, 0.1], {"per-tensor": [1, 0.5]})
     ax2 = plots.cosine_vs_threshold([1, 0.1], {"global": [1, 1], "per-tensor": [1, 0.5]})

@@ -1,0 +1,11 @@
+"""The course's JupyterLab server settings: `make lab` puts etc/jupyter on JUPYTER_CONFIG_PATH.
+
+jupytext's server extension (installed with the pinned `jupytext`) makes JupyterLab open and
+save each lesson notebook together with its `.py` twin (paired by lessons/jupytext.toml).
+The hook below saves those lesson sources without outputs, so what an author runs in
+JupyterLab is never committed (a learner's own copies in workspace/ keep theirs).
+"""
+
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+c.ContentsManager.pre_save_hook = "autograder.pairing.pre_save_hook"
