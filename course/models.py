@@ -96,6 +96,64 @@ class TinyTransformer(nn.Module):
         return self.head(self.ln_f(x))
 
 
+def _freeze(module: nn.Module, frozen) -> None:
+    """Mark the named parameters of `module` frozen (``requires_grad=False``)."""
+    params = dict(module.named_parameters())
+    for name in frozen:
+        if name not in params:
+            raise ValueError(f"`frozen` names `{name}`, which is not a parameter of the model "
+                             f"(it has {sorted(params)})")
+        params[name].requires_grad_(False)
+
+
+class SmallMLP(nn.Module):
+    """``d_in -> d_hidden (tanh or relu) -> d_out``, one hidden layer.
+
+    `spare > 0` adds a head ``d_out -> spare`` that `forward` never uses (like an unused
+    pooler: its parameters get no gradient); `frozen` names parameters to freeze
+    (``requires_grad=False``). Everything is in the constructor's arguments, so a model
+    built with `course.wire.build` can be sent to another process and rebuilt there.
+    """
+
+    def __init__(self, d_in: int = 4, d_hidden: int = 8, d_out: int = 1,
+                 activation: str = "tanh", *, spare: int = 0, frozen=(), seed: int = 0):
+        super().__init__()
+        acts = {"tanh": nn.Tanh, "relu": nn.ReLU}
+        if activation not in acts:
+            raise ValueError(f"`activation` must be one of {sorted(acts)}, got {activation!r}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = nn.Sequential(nn.Linear(d_in, d_hidden), acts[activation](),
+                                     nn.Linear(d_hidden, d_out))
+            if spare:
+                self.spare = nn.Linear(d_out, spare)
+        _freeze(self, frozen)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TokenClassifier(nn.Module):
+    """Embedding -> LayerNorm -> mean over positions -> Linear: a tiny sequence classifier
+    (input ``[B, T]`` token ids, output ``[B, classes]`` logits). `spare` and `frozen` as
+    in `SmallMLP`."""
+
+    def __init__(self, vocab: int = 11, d: int = 4, classes: int = 3, *, spare: int = 0,
+                 frozen=(), seed: int = 0):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.emb = nn.Embedding(vocab, d)
+            self.norm = nn.LayerNorm(d)
+            self.head = nn.Linear(d, classes)
+            if spare:
+                self.spare = nn.Linear(classes, spare)
+        _freeze(self, frozen)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.emb(idx)).mean(dim=1))
+
+
 # -- batches ----------------------------------------------------------------------------
 
 def outlier_regression_batch(batch: int = 32, d_in: int = 8, *, outlier_scale: float = 30.0,

@@ -244,76 +244,59 @@ smallest_overflowing_logit = _smallest_overflowing_logit()
 # --------------------------------------------------------------------------------------
 
 
-class _Unused(nn.Module):
-    """A model with a parameter the loss never reaches (like an unused pooler head)."""
-
-    def __init__(self, body: nn.Module, d_out: int):
-        super().__init__()
-        self.body = body
-        self.spare = nn.Linear(d_out, 2)
-
-    def forward(self, x):
-        return self.body(x)
-
-
-class _Tokens(nn.Module):
-    """Embedding -> LayerNorm -> mean over positions -> Linear: a tiny sequence classifier."""
-
-    def __init__(self, vocab: int, d: int, classes: int):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, d)
-        self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, classes)
-
-    def forward(self, idx):
-        return self.head(self.norm(self.emb(idx)).mean(dim=1))
-
-
 def random_model_case(rng: np.random.Generator, *, batch: int | None = None,
                       unused: bool = False):
     """`(model, loss_fn, xs, ys, description)`: a small random model and batch.
 
     Some parameters are frozen, some carry an earlier `.grad`, the rest have `.grad = None`;
     one input row is often an outlier. `unused=True` adds a parameter the loss never reaches.
+    The model is built with `course.wire.build` (a `course.models` class whose arguments
+    hold everything, frozen parameters included) and the loss is a function of
+    `torch.nn.functional`, so both can be sent to a learner's kernel.
     """
+    from course import wire
+
     seed = int(rng.integers(2 ** 31))
     gen = torch.Generator().manual_seed(seed)
     b = int(batch if batch is not None else rng.integers(2, 7))
     kind = ["regression MLP", "classifier MLP", "token classifier"][int(rng.integers(3))]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        d, h = int(rng.integers(2, 7)), int(rng.integers(2, 9))
-        if kind == "regression MLP":
-            out = int(rng.integers(1, 4))
-            model = nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, out))
-            xs = torch.randn(b, d, generator=gen)
-            ys = torch.randn(b, out, generator=gen)
-            loss_fn = nn.MSELoss()
-        elif kind == "classifier MLP":
-            out = int(rng.integers(2, 5))
-            model = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, out))
-            xs = torch.randn(b, d, generator=gen)
-            ys = torch.randint(0, out, (b,), generator=gen)
-            loss_fn = nn.CrossEntropyLoss()
-        else:
-            out, vocab, length = int(rng.integers(2, 5)), 11, int(rng.integers(1, 6))
-            model = _Tokens(vocab, d, out)
-            xs = torch.randint(0, vocab, (b, length), generator=gen)
-            ys = torch.randint(0, out, (b,), generator=gen)
-            loss_fn = nn.CrossEntropyLoss()
-        if unused:
-            model = _Unused(model, out)
+    d, h = int(rng.integers(2, 7)), int(rng.integers(2, 9))
+    spare = 2 if unused else 0
+    if kind == "regression MLP":
+        out = int(rng.integers(1, 4))
+        path, kw = "course.models.SmallMLP", dict(d_in=d, d_hidden=h, d_out=out, activation="tanh")
+        xs = torch.randn(b, d, generator=gen)
+        ys = torch.randn(b, out, generator=gen)
+        loss_fn = torch.nn.functional.mse_loss
+    elif kind == "classifier MLP":
+        out = int(rng.integers(2, 5))
+        path, kw = "course.models.SmallMLP", dict(d_in=d, d_hidden=h, d_out=out, activation="relu")
+        xs = torch.randn(b, d, generator=gen)
+        ys = torch.randint(0, out, (b,), generator=gen)
+        loss_fn = torch.nn.functional.cross_entropy
+    else:
+        out, vocab, length = int(rng.integers(2, 5)), 11, int(rng.integers(1, 6))
+        path, kw = "course.models.TokenClassifier", dict(vocab=vocab, d=d, classes=out)
+        xs = torch.randint(0, vocab, (b, length), generator=gen)
+        ys = torch.randint(0, out, (b,), generator=gen)
+        loss_fn = torch.nn.functional.cross_entropy
     if kind != "token classifier" and b > 1 and rng.random() < 0.6:
         xs[int(rng.integers(b))] *= float(rng.choice([20.0, 100.0]))
-    params = list(model.parameters())
-    for p in params:
+    names = [n for n, _ in wire.build(path, **kw, spare=spare, seed=seed).named_parameters()]
+    frozen, with_grad = [], []
+    for name in names:
         r = rng.random()
         if r < 0.25:
-            p.requires_grad_(False)
+            frozen.append(name)
         elif r < 0.55:
+            with_grad.append(name)
+    if len(frozen) == len(names):
+        frozen.pop()
+    model = wire.build(path, **kw, spare=spare, frozen=frozen, seed=seed)
+    for name, p in model.named_parameters():
+        if name in with_grad:
             p.grad = torch.randn(p.shape, generator=gen)
-    if not any(p.requires_grad for p in params):
-        params[-1].requires_grad_(True)
+    params = list(model.parameters())
     n_frozen = sum(not p.requires_grad for p in params)
     n_grad = sum(p.grad is not None for p in params)
     desc = (f"a {kind} (batch {b}, {n_frozen} frozen tensors, {n_grad} with an earlier .grad"

@@ -153,7 +153,7 @@ def per_example_grad_norms(model, loss_fn, xs, ys):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_per_example_grad_norms", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_per_example_grad_norms", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 # A linear model with squared error has a closed-form per-example gradient: with residual
 # r_i = w . x_i + b - y_i, the weight gradient is 2 r_i x_i and the bias gradient 2 r_i,
 # so the global norm is 2 |r_i| sqrt(||x_i||^2 + 1).
@@ -190,7 +190,7 @@ assert_close(got, expected, name="per_example_grad_norms(linear model, MSE)", rt
              hint="For this model the norm of example i is 2 |r_i| sqrt(||x_i||^2 + 1).")
 print("per-example norms:", got.detach().numpy(), "- example 2 is the outlier")
 
-# %% nbgrader={"grade": true, "grade_id": "test_per_example_grad_norms_grads", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_per_example_grad_norms_grads", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 # The model must come back untouched: parameters, requires_grad flags and every p.grad
 # (an accumulated gradient stays, None stays None). Frozen parameters do not count.
 torch.manual_seed(2)
@@ -229,46 +229,12 @@ with torch.no_grad():
 assert_close(got, expected, name="per_example_grad_norms(linear model with a frozen bias)",
              hint="Only parameters with requires_grad=True count: a frozen bias has no gradient.")
 
-# %% nbgrader={"grade": true, "grade_id": "test_per_example_grad_norms_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_per_example_grad_norms_hidden", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests check your function on fresh random inputs.
 ### BEGIN HIDDEN TESTS
-from autograder import checks
-from autograder.reference import spike_sources as ref
-
-rng = checks.fresh_rng()
-cases = [ref.random_model_case(rng) for _ in range(6)]
-cases += [ref.random_model_case(rng, batch=1), ref.random_model_case(rng, unused=True)]
-for model, loss_fn, xs_h, ys_h, desc in cases:
-    named = dict(model.named_parameters())
-    grads_before = {n: None if p.grad is None else p.grad.clone() for n, p in named.items()}
-    params_before = {n: p.detach().clone() for n, p in named.items()}
-    inputs_before = checks.snapshot([xs_h, ys_h])
-    expected = ref.per_example_grad_norms(model, loss_fn, xs_h, ys_h)
-    try:
-        got = per_example_grad_norms(model, loss_fn, xs_h, ys_h)
-    except NotImplementedError:
-        raise AssertionError("`per_example_grad_norms` is not implemented yet") from None
-    except Exception as exc:
-        hint = (" A parameter the loss does not reach gets no gradient (None): count it as 0."
-                if "unused" in desc else "")
-        raise AssertionError(f"`per_example_grad_norms` on {desc} (seed {rng.seed}) raised "
-                             f"{type(exc).__name__}: {exc}.{hint}") from None
-    for n, p in named.items():
-        if grads_before[n] is None:
-            assert p.grad is None, (
-                f"on {desc}: `{n}.grad` was None before the call and now holds a gradient; "
-                "leave every p.grad as you found it.")
-        else:
-            assert p.grad is not None and torch.equal(p.grad, grads_before[n]), (
-                f"on {desc}: `{n}.grad` held an earlier gradient and it changed; leave every "
-                "p.grad as you found it.")
-        assert torch.equal(p.detach(), params_before[n]), f"on {desc}: parameter `{n}` changed"
-    checks.assert_unchanged(inputs_before, [xs_h, ys_h], name="`xs` and `ys`")
-    assert isinstance(got, torch.Tensor), (
-        f"`per_example_grad_norms` should return a torch.Tensor, got {type(got).__name__}")
-    why = ref.diagnose_per_example_grad_norms(model, loss_fn, xs_h, ys_h, got)
-    checks.assert_close(got, expected, name=f"per_example_grad_norms on {desc} (seed {rng.seed})",
-                        rtol=1e-5, atol=1e-6, hint=why and f"Likely cause: {why}.")
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_per_example_grad_norms_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -338,29 +304,19 @@ with np.errstate(over="ignore"):
 ### END SOLUTION
 print("smallest overflowing logit:", smallest_overflowing_logit)
 
-# %% nbgrader={"grade": true, "grade_id": "test_smallest_overflowing_logit", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_smallest_overflowing_logit", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_type
 
 assert_type(smallest_overflowing_logit, int, name="smallest_overflowing_logit")
 assert not isinstance(smallest_overflowing_logit, bool), (
     "`smallest_overflowing_logit` should be an integer such as 7, not True/False")
 
-# %% nbgrader={"grade": true, "grade_id": "test_smallest_overflowing_logit_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_smallest_overflowing_logit_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests check the exact value.
 ### BEGIN HIDDEN TESTS
-from autograder.reference import spike_sources as ref
-
-answer = int(smallest_overflowing_logit)
-if answer != ref.smallest_overflowing_logit:
-    with np.errstate(over="ignore"):
-        value = np.exp(np.float16(answer))
-    why = {ref.smallest_overflowing_logit - 1:
-               " That is the largest logit whose exp still fits; the question asks for the "
-               "first one that overflows.",
-           89: " That is where float32's exp overflows; the question is about float16."}
-    raise AssertionError(
-        f"`smallest_overflowing_logit` is {answer}, but np.exp(np.float16({answer})) = {value}."
-        + why.get(answer, " Step x up from 0 until np.exp(np.float16(x)) is inf."))
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_smallest_overflowing_logit_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -406,7 +362,7 @@ def stable_softmax_fp16(logits):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stable_softmax_fp16", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_stable_softmax_fp16", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close, assert_type
 
 def check(logits, expected, what):
@@ -438,43 +394,12 @@ check([[5.0], [60000.0]], [[1.0], [1.0]], "rows of length 1")
 check([[1000, 0], [0, 0]], [[1.0, 0.0], [0.5, 0.5]],
       "[[1000, 0], [0, 0]] (each row needs its own maximum)")
 
-# %% nbgrader={"grade": true, "grade_id": "test_stable_softmax_fp16_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_stable_softmax_fp16_hidden", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests check your function on fresh random inputs.
 ### BEGIN HIDDEN TESTS
-from autograder import checks
-from autograder.reference import spike_sources as ref
-
-rng = checks.fresh_rng()
-cases = [ref.random_logits(rng) for _ in range(40)]
-cases += [np.array([[60000, -60000], [-60000, 60000]], dtype=np.float16),
-          np.array([-60000, -59968, 60000, 59968], dtype=np.float16),
-          np.array([[-np.inf, 3.0, 11.0, 12.0, -np.inf]], dtype=np.float16),
-          np.full((3, 1, 7), 60000, dtype=np.float16)]
-for x in cases:
-    before = x.copy()
-    expected = ref.softmax_float64(x)
-    where = f"an array of shape {x.shape} (seed {rng.seed})"
-    try:
-        with np.errstate(all="ignore"):
-            got = stable_softmax_fp16(x)
-    except NotImplementedError:
-        raise AssertionError("`stable_softmax_fp16` is not implemented yet") from None
-    except Exception as exc:
-        raise AssertionError(f"`stable_softmax_fp16` on {where} raised "
-                             f"{type(exc).__name__}: {exc}") from None
-    assert np.array_equal(x, before, equal_nan=True), "`stable_softmax_fp16` modified its input"
-    assert isinstance(got, np.ndarray) and got.dtype == np.float16, (
-        f"`stable_softmax_fp16` should return a float16 numpy array, got "
-        f"{type(got).__name__} {getattr(got, 'dtype', '')}")
-    assert got.shape == x.shape, f"`stable_softmax_fp16` on {where} returned shape {got.shape}"
-    if not np.isfinite(got).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
-        raise AssertionError(
-            f"`stable_softmax_fp16` on {where} gives {got[bad]} at index {bad}, where the "
-            f"row's logits reach {float(np.max(x[bad[:-1]])):g}: subtract each row's own maximum "
-            "(max over the last axis, keepdims=True) before exp.")
-    checks.assert_close(got, expected, name=f"stable_softmax_fp16 on {where}", rtol=0, atol=1e-3,
-                        hint="Normalise over the last axis, so that each row sums to 1.")
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_stable_softmax_fp16_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -725,7 +650,7 @@ def spike_steps(grad_norms, window=20, factor=5.0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_spike_steps", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_spike_steps", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_type
 
 def check(args, kwargs, expected, why):
@@ -756,38 +681,12 @@ check(([7.0],), {}, [], "step 0 has no history, so it is never a spike")
 got = spike_steps(np.array([1.0, 1.0, 1.0, 8.0]), window=3, factor=5.0)
 assert [int(i) for i in got] == [3], f"spike_steps on a numpy array returned {got}, expected [3]"
 
-# %% nbgrader={"grade": true, "grade_id": "test_spike_steps_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_spike_steps_hidden", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests check your function on fresh random inputs.
 ### BEGIN HIDDEN TESTS
-from autograder import checks
-from autograder.reference import spike_sources as ref
-
-rng = checks.fresh_rng()
-cases = [ref.random_norm_trace(rng) for _ in range(150)]
-cases += [([], 20, 5.0), ([4.0], 20, 5.0), ([1.0, 6.0], 1, 5.0), ([2.0, 2.0, 10.0, 10.5], 2, 5.0),
-          ([0.0, 0.0, 1.0, 0.0], 3, 5.0), (list(rng.lognormal(size=40)), 1000, 3.0),
-          (np.array([1.0, 2.0, 3.0, 4.0, 40.0]), 4, 5.0)]
-for norms, window, factor in cases:
-    before = checks.snapshot(norms)
-    expected = ref.spike_steps(norms, window, factor)
-    call = (f"spike_steps(<{len(norms)} norms>, window={window}, factor={factor}) "
-            f"(seed {rng.seed})")
-    try:
-        got = spike_steps(norms, window, factor)
-    except NotImplementedError:
-        raise AssertionError("`spike_steps` is not implemented yet") from None
-    except Exception as exc:
-        raise AssertionError(f"`{call}` raised {type(exc).__name__}: {exc}") from None
-    checks.assert_unchanged(before, norms, name="`grad_norms`")
-    assert isinstance(got, list), f"`{call}` should return a list, got {type(got).__name__}"
-    assert all(isinstance(i, (int, np.integer)) for i in got), f"`{call}` should return ints"
-    if [int(i) for i in got] != expected:
-        raise AssertionError(f"`{call}` returned {got[:12]}, expected {expected[:12]}. "
-                             + ref.diagnose_spike_steps(norms, window, factor, got))
-trace = list(rng.lognormal(size=60) * 0.5)
-trace[int(rng.integers(25, 60))] *= 40
-assert [int(i) for i in spike_steps(trace)] == ref.spike_steps(trace), (
-    "`spike_steps(grad_norms)` with the default arguments should use window=20, factor=5.0")
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_spike_steps_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
