@@ -234,7 +234,7 @@ def _encode(value: Any, store: _Arrays, depth: int) -> Any:
     if torch is not None:
         if isinstance(value, torch.nn.Parameter):
             node = _tensor_node(value, store)
-            node.update({"$p": node.pop("$t"),
+            node.update({"$p": node.pop("$t"), "rg": bool(value.requires_grad),
                          "grad": None if value.grad is None else _tensor_node(value.grad, store)})
             before = store.grads_before.get(id(value))
             if before is not None and value.grad is not None and before != id(value.grad):
@@ -319,7 +319,7 @@ def _decode(tree: Any, store: _Arrays, depth: int) -> Any:
     if "$p" in tree:
         import torch
 
-        p = torch.nn.Parameter(_tensor(tree, "$p", store))
+        p = torch.nn.Parameter(_tensor(tree, "$p", store), requires_grad=bool(tree.get("rg", True)))
         if tree.get("grad") is not None:
             p.grad = _decode(tree["grad"], store, depth + 1)
         if tree.get("grad_replaced"):
@@ -367,6 +367,7 @@ def _decode_module(tree: dict, store: _Arrays, depth: int):
                 raise WireError(f"the module has no parameter `{name}`")
             sent = _decode(node, store, depth + 1)
             params[name].copy_(sent)
+            params[name].requires_grad_(sent.requires_grad)
             params[name].grad = None if sent.grad is None else sent.grad.clone()
         buffers = dict(module.named_buffers())
         for name, node in dict(tree.get("buffers", {})).items():

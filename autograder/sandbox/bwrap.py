@@ -70,8 +70,8 @@ class Sandbox:
             cmd.append("--unshare-user")
         cmd += _system_mounts()
         cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-        for path in _python_roots():
-            cmd += _dirs_for(path) + ["--ro-bind", path, path]
+        for real, inside in _python_roots():
+            cmd += _dirs_for(inside) + ["--ro-bind", real, inside]
         cmd += ["--perms", "0755", "--dir", PACKAGES]
         for name, path in learner_packages().items():
             cmd += ["--ro-bind", path, f"{PACKAGES}/{name}"]
@@ -125,15 +125,17 @@ def learner_packages() -> dict[str, str]:
     return found
 
 
-def _python_roots() -> list[str]:
-    """The Python install and the venv, each once (a venv inside the install is covered)."""
-    roots: list[str] = []
-    for path in sorted({str(Path(sys.base_prefix).resolve()), str(Path(sys.prefix).resolve())},
-                       key=len):
-        if not any(path == r or path.startswith(r + "/") for r in roots):
-            roots.append(path)
-    system = ("/usr",)
-    return [r for r in roots if not any(r == s or r.startswith(s + "/") for s in system)]
+def _python_roots() -> list[tuple[str, str]]:
+    """(host folder, path inside) for the Python install and the venv: each at its real
+    path, and a venv reached through a link (a worktree's `.venv -> ...`) at that path too,
+    so `sys.executable` works inside as it does outside."""
+    pairs: list[tuple[str, str]] = []
+    for given in {sys.base_prefix, sys.prefix}:
+        real = str(Path(given).resolve())
+        for inside in {real, str(Path(given).absolute())}:
+            if not inside.startswith("/usr/") and (real, inside) not in pairs:
+                pairs.append((real, inside))
+    return sorted(pairs, key=lambda pair: len(pair[1]))
 
 
 def _system_mounts() -> list[str]:

@@ -142,6 +142,7 @@ def reflect(original: Any, after: Any) -> Any:
                 original.copy_(after.to(original.dtype))
             else:
                 original.data = after.data.to(original.dtype)
+        original.requires_grad_(after.requires_grad)
         replaced = getattr(after, "_wire_grad_replaced", False)
         if after.grad is None:
             original.grad = None

@@ -98,3 +98,12 @@ def test_a_built_module_travels_with_its_parameters_and_grads():
     assert f(model) == 8
     assert torch.equal(model.weight, weight_before)
     assert all(torch.equal(p.grad, torch.full_like(p, 0.25)) for p in model.parameters())
+
+
+def test_requires_grad_travels_both_ways():
+    model = wire.build("torch.nn.Linear", 2, 2)
+    model.bias.requires_grad_(False)
+    f = learner_with("def freeze(m):\n    was = [p.requires_grad for p in m.parameters()]\n"
+                     "    m.weight.requires_grad_(False)\n    return was\n").function("freeze")
+    assert f(model) == [True, False]
+    assert model.weight.requires_grad is False and model.bias.requires_grad is False
