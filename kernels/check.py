@@ -10,11 +10,19 @@ schedule's run, where it starts as zeros: a kernel that reads a `__shared__` slo
 wrote in the launch gives different results there.  Such a difference is told apart from a
 race by running that schedule again over 0xFF, and explained (array, index, line) by one
 more run of a build that traces shared reads: an UninitializedSharedError.  A correct
-kernel costs no extra launch.
+kernel costs no extra launch for that.
+
+When every schedule agrees, one more launch, of a build with the race detector
+(GC_RACECHECK, `kernels/cpu/gc_racecheck.h`), records every shared-memory access per
+barrier interval and every access to a written argument per launch, and raises a
+RaceError for the first pair of accesses by two threads (or two blocks) that nothing
+orders and of which one writes: hazards that give the same wrong (or right) answer under
+every thread order.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -68,13 +76,19 @@ ZERO_FILL = 0x00    # the second schedule's shared memory starts as zeros
 TRACE_FILL = 0xA5   # the tracing run's: a pattern kernels hardly write themselves
 
 
-def _run(kernel, spec, grid, block, args, shared_mem, fill=None, trace=False):
+def _run(kernel, spec, grid, block, args, shared_mem, fill=None, trace=False, race=False):
     """One launch on copies of `args` under schedule `spec`; returns the copies."""
-    from .cpu.launch import POISON, shared_fill
+    from .cpu.launch import POISON, racecheck, shared_fill
     copies = _copies(args)
-    with schedule(spec), shared_fill(POISON if fill is None else fill, trace):
+    with schedule(spec), shared_fill(POISON if fill is None else fill, trace), \
+            (racecheck() if race else _nothing()):
         kernel(grid, block, copies, shared_mem=shared_mem)
     return copies
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def _difference(params, base, res, rtol):
@@ -92,7 +106,8 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
           schedules: Sequence[str] = DEFAULT_SCHEDULES, rtol: float = 1e-5) -> None:
     """Launch under every schedule in `schedules`; RaceError if the outputs differ,
     UninitializedSharedError if they depend on what shared memory held before the launch,
-    else run the launch on `args` (updated as a normal launch would).
+    RaceError if the race detector finds two unordered accesses (one a write) by different
+    threads, else run the launch on `args` (updated as a normal launch would).
 
     Floating-point outputs are compared with relative tolerance `rtol`: atomics on floats
     legitimately sum in different orders."""
@@ -120,6 +135,7 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
                 f"'{parsed[0].spec}' but {vb!r} under '{sched.spec}' (grid {grid}, block "
                 f"{block}). Threads may read shared memory only after a barrier that "
                 "follows its write.", kernel=kernel.name, argument=name, index=idx)
+    _run(kernel, parsed[0].spec, grid, block, args, shared_mem, race=True)
     with schedule(parsed[0].spec):
         kernel(grid, block, args, shared_mem=shared_mem)
 

@@ -216,6 +216,7 @@ def find_kernels(code: str) -> dict[str, Signature]:
 
 
 def needs_fibers(code: str) -> bool:
-    """Whether the source uses a barrier or warp operation (else threads run as calls)."""
+    """Whether the source uses a barrier, a warp operation or `volatile` (whose accesses run
+    lane by lane in step, gc_sched.h); else threads run as plain calls."""
     return bool(re.search(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
-                          r"|__activemask|__lanemask", mask_source(code)))
+                          r"|__activemask|__lanemask|\bvolatile\b", mask_source(code)))

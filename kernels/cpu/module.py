@@ -21,6 +21,10 @@ _lock = threading.Lock()
 #: to explain a result that depends on the poison; a separate build, never the default.
 trace_shared = False
 
+#: Build with GC_RACECHECK (kernels.check's race detector, gc_racecheck.h): set only by
+#: `kernels.cpu.launch.racecheck()`; a separate build, never the default.
+racecheck = False
+
 
 def bounds_checks() -> bool:
     """Bounds checks are on unless KERNELS_BOUNDS_CHECK=0 (the fast mode)."""
@@ -61,7 +65,8 @@ class CpuModule:
 
     def flags(self) -> list[str]:
         extra = [] if bounds_checks() else ["-DGC_NO_BOUNDS"]
-        return extra + (["-DGC_TRACE_SHARED"] if trace_shared else [])
+        return (extra + (["-DGC_TRACE_SHARED"] if trace_shared else [])
+                + (["-DGC_RACECHECK"] if racecheck else []))
 
     def compile(self) -> Path:
         """Build (or find in the cache) the shared library; returns its path."""

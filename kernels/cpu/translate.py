@@ -27,7 +27,7 @@ def translation_unit(code: str, filename: str) -> str:
 
 
 _BARRIER = re.compile(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
-                      r"|__activemask|__lanemask")
+                      r"|__activemask|__lanemask|\bvolatile\b")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
