@@ -134,10 +134,23 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
                 f"`__syncthreads()`? `{name}`[{idx}] is {va!r} under schedule "
                 f"'{parsed[0].spec}' but {vb!r} under '{sched.spec}' (grid {grid}, block "
                 f"{block}). Threads may read shared memory only after a barrier that "
-                "follows its write.", kernel=kernel.name, argument=name, index=idx)
+                f"follows its write.{_hazard(kernel, parsed[0].spec, grid, block, args, shared_mem)}",
+                kernel=kernel.name, argument=name, index=idx)
     _run(kernel, parsed[0].spec, grid, block, args, shared_mem, race=True)
     with schedule(parsed[0].spec):
         kernel(grid, block, args, shared_mem=shared_mem)
+
+
+def _hazard(kernel, spec, grid, block, args, shared_mem) -> str:
+    """The race detector's account of a launch whose output depends on thread order (the
+    two accesses and their lines), as a sentence to append; empty if it finds none."""
+    try:
+        _run(kernel, spec, grid, block, args, shared_mem, race=True)
+    except RaceError as exc:
+        return f" The race detector found: {exc.args[0].split(': ', 1)[-1]}"
+    except Exception:   # a second opinion only: never hide the first
+        return ""
+    return ""
 
 
 def _explain_uninitialized(kernel, spec, grid, block, args, shared_mem, diff) -> None:

@@ -246,7 +246,10 @@ inline uint64_t fences_of(int64_t blk) {
     return f->w_fences;
 }
 
+inline void race_flush();
+
 inline void race_fence() {
+    race_flush();   // the write just made is before the fence
     Here* h = here();
     uint3 bi = h->bid;
     int64_t blk = bi.x + (int64_t)g_grid_dim.x * (bi.y + (int64_t)g_grid_dim.y * bi.z);
