@@ -1,10 +1,12 @@
 """Check a launch's arguments against the kernel's parameter list, as CuPy would pass them.
 
 CuPy does not type-check: a Python int always travels as a 64-bit `long long`, a Python
-float as a `double`, a numpy scalar with its own width, an array as its data pointer.  A
-kernel that declares `int n` and gets a Python int reads garbage on the GPU.  Both backends
-run these checks first and raise a TypeError that names the parameter, its C type and what
-was passed.
+float as a `double`, a numpy scalar with its own width, an array as its data pointer.  The
+driver copies as many bytes as the kernel's parameter has: for a Python int passed to an
+`int` that is the low 4 bytes, right when the value fits (so it is accepted when it fits);
+for a Python float passed to a `float` it is half of a double's bits, garbage (so it is
+refused).  Both backends run these checks first and raise a TypeError that names the
+parameter, its C type and what was passed.
 """
 
 from __future__ import annotations
@@ -104,14 +106,18 @@ def _check_one(kernel: str, p: Param, a: Any, array_kind: str) -> Arg:
                             f"pass {_numpy_name(dt)}({p.name})")
         return Arg(p, value=struct.pack("?", a))
     if isinstance(a, int):
-        if p.ctype not in _INT64_TYPES:
+        if dt.kind not in "iu":
             raise TypeError(f"{where} got a Python int, which CuPy passes as a 64-bit "
                             f"`long long` ({dt.itemsize * 8}-bit `{p.ctype}` expected); "
                             f"pass {_numpy_name(dt)}({p.name})")
-        try:
-            return Arg(p, value=struct.pack("<" + _STRUCT_CODES[dt.name], a))
-        except struct.error:
-            raise TypeError(f"{where}: {a} does not fit in `{p.ctype}`") from None
+        info = np.iinfo(dt)
+        if not info.min <= a <= info.max:
+            narrow = "" if p.ctype in _INT64_TYPES else (
+                f"; CuPy passes a Python int as a 64-bit `long long`, of which the GPU reads "
+                f"only the low {dt.itemsize} bytes")
+            raise TypeError(f"{where}: {a} does not fit in the {dt.itemsize * 8}-bit "
+                            f"`{p.ctype}` (range {info.min}..{info.max}){narrow}")
+        return Arg(p, value=struct.pack("<" + _STRUCT_CODES[dt.name], a))
     if isinstance(a, float):
         if p.ctype != "double":
             raise TypeError(f"{where} got a Python float, which CuPy passes as a 64-bit "

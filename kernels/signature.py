@@ -7,7 +7,7 @@ its C type, and whether it is a pointer (and to const data).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,8 @@ C_DTYPES: dict[str, np.dtype] = {
         "int8_t": "int8", "uint8_t": "uint8", "int16_t": "int16", "uint16_t": "uint16",
         "int32_t": "int32", "uint32_t": "uint32", "int64_t": "int64", "uint64_t": "uint64",
         "size_t": "uint64", "ptrdiff_t": "int64", "__half": "float16", "half": "float16",
+        # glibc's <sys/types.h> names, which CUDA sources use as if built in
+        "uint": "uint32", "ushort": "uint16", "ulong": "uint64",
     }.items()},
 }
 # Vector types: (element dtype, element count) -- a float4* may point into a float32 array.
@@ -166,7 +168,43 @@ def function_params(masked: str, qualifier_at: int) -> tuple[str, int, int] | No
         return before.group(1), m.start(), matching_paren(masked, m.start())
 
 
+def _strip_default(text: str) -> str:
+    """`int* p = NULL` -> `int* p` (a default argument, at the top level of the item)."""
+    depth = 0
+    for i, c in enumerate(text):
+        if c in "(<[":
+            depth += 1
+        elif c in ")>]":
+            depth -= 1
+        elif c == "=" and depth == 0:
+            return text[:i]
+    return text
+
+
+_TYPEDEF = re.compile(r"\btypedef\s+([A-Za-z_][\w\s]*?)\s+([A-Za-z_]\w*)\s*;")
+_USING = re.compile(r"\busing\s+([A-Za-z_]\w*)\s*=\s*([A-Za-z_][\w\s]*?)\s*;")
+
+
+def typedefs(masked: str) -> dict[str, str]:
+    """Scalar aliases the source defines (`typedef unsigned int uint_t;`, `using real =
+    float;`), resolved to the C type they name."""
+    found: dict[str, str] = {}
+    pairs = [(m.group(2), m.group(1)) for m in _TYPEDEF.finditer(masked)]
+    pairs += [(m.group(1), m.group(2)) for m in _USING.finditer(masked)]
+    for alias, target in pairs:
+        ctype = _canonical(" ".join(w for w in target.split() if w not in _QUALIFIERS))
+        found[alias] = found.get(ctype, ctype)
+    return found
+
+
+def _canonical(ctype: str) -> str:
+    ctype = re.sub(r"\bunsigned$", "unsigned int", ctype)
+    ctype = re.sub(r"\b(long long|long|short) int$", r"\1", ctype)
+    return "unsigned int" if ctype == "unsigned" else ctype
+
+
 def parse_param(text: str, index: int) -> Param:
+    text = _strip_default(text)
     tokens = re.findall(r"[A-Za-z_]\w*|\*|&|\[|\]|::|<|>", text)
     stars = tokens.count("*") + tokens.count("[")
     idents = [t for t in tokens if re.match(r"[A-Za-z_]", t)]
@@ -177,11 +215,7 @@ def parse_param(text: str, index: int) -> Param:
         words = words[:-1]
     first_star = tokens.index("*") if "*" in tokens else len(tokens)
     const = "const" in tokens[:first_star]
-    ctype = " ".join(words)
-    ctype = re.sub(r"\bunsigned$", "unsigned int", ctype)
-    ctype = re.sub(r"\b(long long|long|short) int$", r"\1", ctype)
-    if ctype == "unsigned":
-        ctype = "unsigned int"
+    ctype = _canonical(" ".join(words))
     if "&" in tokens or "::" in tokens or "<" in tokens:
         ctype = text.strip()  # references and templates are reported as unsupported
     if stars > 1:
@@ -193,6 +227,7 @@ def parse_param(text: str, index: int) -> Param:
 def find_kernels(code: str) -> dict[str, Signature]:
     """All `__global__` functions defined in `code`, by name."""
     masked = mask_source(code)
+    aliases = typedefs(masked)
     kernels: dict[str, Signature] = {}
     for m in _FUNC.finditer(masked):
         found = function_params(masked, m.end())
@@ -206,7 +241,11 @@ def find_kernels(code: str) -> dict[str, Signature]:
             text = inner_masked[a:b]
             if text.strip() == "void":
                 continue
-            params.append(parse_param(text, k))
+            p = parse_param(text, k)
+            base = p.ctype.rstrip("*")
+            if base in aliases:
+                p = replace(p, ctype=aliases[base] + p.ctype[len(base):])
+            params.append(p)
         head = masked[max(0, masked.rfind(";", 0, m.start())):m.start()]
         templated = bool(re.search(r"\btemplate\s*<", head))
         line = code.count("\n", 0, m.start()) + 1

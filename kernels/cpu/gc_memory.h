@@ -55,6 +55,11 @@ template <class T>
     return *reinterpret_cast<T*>(dummy);
 }
 
+template <class T> struct ptr;
+template <class T> struct is_ptr_t : std::false_type {};
+template <class T> struct is_ptr_t<ptr<T>> : std::true_type {};
+template <class U> constexpr bool is_ptr_v = is_ptr_t<std::decay_t<U>>::value;
+
 template <class T>
 struct ptr {
     T* base = nullptr;       // start of the array (as passed)
@@ -68,6 +73,11 @@ struct ptr {
     ptr(T* b, long long o, long long ext, const char* nm) : base(b), off(o), n(ext), name(nm) {}
     template <class U, class = std::enable_if_t<std::is_convertible_v<U*, T*>>>
     ptr(const ptr<U>& o) : base(o.base), off(o.off), n(o.n), name(o.name) {}
+    // from an object that converts to T* itself (the samples' SharedMemory<T>): unchecked
+    template <class U>
+        requires(std::is_class_v<std::decay_t<U>> && !is_ptr_v<U> &&
+                 !requires { std::decay_t<U>::gc_shared_view; } && std::is_convertible_v<U&, T*>)
+    ptr(U&& u) : base(static_cast<T*>(u)) {}
 
     T* get() const { return base + off; }
     operator T*() const { return base + off; }
@@ -220,6 +230,7 @@ template <class T> struct shared_elem { using type = T; };   // innermost elemen
 template <class T, long long N, lit Name>
 struct shared_array {
     T data[N];
+    static constexpr bool gc_shared_view = true;   // converts to ptr<U> by itself
 
     [[gnu::always_inline]] T& at(long long i) {
         if constexpr (std::is_volatile_v<T>) lockstep_point();
@@ -263,6 +274,7 @@ inline long long g_dyn_shared_bytes = 0;
 
 template <class T, lit Name>
 struct extern_shared {
+    static constexpr bool gc_shared_view = true;
     static T* data() { return reinterpret_cast<T*>(t_dyn_shared); }
     static long long extent() { return g_dyn_shared_bytes / (long long)sizeof(T); }
 

@@ -11,6 +11,16 @@ PRELUDE = "gradclip_cuda.h"
 LAUNCH_FILE = "<gradclip-launch>"
 
 
+# Names that libstdc++'s <math.h> puts in the global namespace (C++17 special functions,
+# C++20 std::lerp) but CUDA does not define: a kernel source may define its own (the
+# samples' helper_math.h has a `lerp`).  Renamed in the learner's code only.
+_STD_ONLY = ["lerp", "beta", "expint", "hermite", "laguerre", "legendre", "riemann_zeta",
+             "assoc_laguerre", "assoc_legendre", "comp_ellint_1", "comp_ellint_2",
+             "comp_ellint_3", "cyl_bessel_i", "cyl_bessel_j", "cyl_bessel_k", "cyl_neumann",
+             "ellint_1", "ellint_2", "ellint_3", "sph_bessel", "sph_legendre", "sph_neumann"]
+RENAMES = [f"#define {n} gc_user_{n}" for n in _STD_ONLY]
+
+
 def entry_symbol(name: str) -> str:
     return f"gc_launch__{name}"
 
@@ -19,7 +29,7 @@ def translation_unit(code: str, filename: str) -> str:
     """C++ source: `#line` maps the learner's code to `filename`, line for line."""
     kernels = [s for s in find_kernels(code).values() if not s.templated]
     fibers = fiber_kernels(code)
-    parts = [f'#include "{PRELUDE}"', f'#line 1 "{filename}"', rewrite(code), "",
+    parts = [f'#include "{PRELUDE}"', *RENAMES, f'#line 1 "{filename}"', rewrite(code), "",
              f'#line 1 "{LAUNCH_FILE}"']
     for sig in kernels:
         parts.append(_entry(sig, "true" if fibers is None or sig.name in fibers else "false"))
