@@ -10,7 +10,7 @@ from .marshal import Arg
 class CupyModule:
     """`kernel_name` given: one `cupy.RawKernel`; otherwise a `cupy.RawModule`."""
 
-    def __init__(self, code: str, options=(), kernel_name: str | None = None):
+    def __init__(self, code: str, options=(), kernel_name: str | None = None, name_expressions=()):
         import cupy
         self.code = code
         self.options = tuple(options)
@@ -19,7 +19,8 @@ class CupyModule:
         if kernel_name is not None:
             self._functions[kernel_name] = cupy.RawKernel(code, kernel_name, options=self.options)
         else:
-            self._module = cupy.RawModule(code=code, options=self.options)
+            extra = {"name_expressions": list(name_expressions)} if name_expressions else {}
+            self._module = cupy.RawModule(code=code, options=self.options, **extra)
 
     def compile(self) -> None:
         try:

@@ -78,10 +78,54 @@ class Signature:
     params: tuple[Param, ...]
     line: int
     templated: bool = False
+    extern_c: bool = True                   # declared extern "C" (else its symbol is mangled)
+    template_params: tuple[str, ...] = ()   # `template <class T, int N>`: ("T", "N")
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+
+def split_expression(expr: str) -> tuple[str, list[str]]:
+    """`"fx3<float, 4>"` -> ("fx3", ["float", "4"]); a plain name has no arguments."""
+    expr = expr.strip()
+    m = re.fullmatch(r"([A-Za-z_]\w*)\s*(?:<(.*)>)?", expr, re.S)
+    if not m:
+        raise ValueError(f"{expr!r} is not a kernel name or a template instance like 'k<float>'")
+    if m.group(2) is None:
+        return m.group(1), []
+    inner = m.group(2)
+    return m.group(1), [" ".join(inner[a:b].split()) for a, b in split_params(inner)]
+
+
+def instantiate(sig: Signature, expr: str) -> Signature:
+    """The signature of template kernel instance `expr` (e.g. "fx3<float>"): template
+    type parameters in the parameter list replaced by the instance's arguments."""
+    name, targs = split_expression(expr)
+    if len(targs) > len(sig.template_params):
+        raise ValueError(f"{expr}: `{name}` takes {len(sig.template_params)} template "
+                         f"argument(s), {len(targs)} given")
+    subst = dict(zip(sig.template_params, targs))
+    params = []
+    for p in sig.params:
+        base = p.ctype.rstrip("*")
+        if base in subst:
+            p = replace(p, ctype=_canonical(subst[base]) + p.ctype[len(base):])
+        params.append(p)
+    return replace(sig, name=expr, params=tuple(params), templated=False)
+
+
+def resolve(code: str, expr: str, kernels: dict[str, Signature] | None = None) -> Signature | None:
+    """The signature of `expr`, a kernel name or a template instance ("k<float>")."""
+    kernels = find_kernels(code) if kernels is None else kernels
+    try:
+        name, targs = split_expression(expr)
+    except ValueError:
+        return None
+    sig = kernels.get(name)
+    if sig is None or not (targs or sig.templated):
+        return sig
+    return instantiate(sig, expr) if sig.templated else None
 
 
 def mask_source(code: str) -> str:
@@ -246,12 +290,47 @@ def find_kernels(code: str) -> dict[str, Signature]:
             if base in aliases:
                 p = replace(p, ctype=aliases[base] + p.ctype[len(base):])
             params.append(p)
-        head = masked[max(0, masked.rfind(";", 0, m.start())):m.start()]
-        templated = bool(re.search(r"\btemplate\s*<", head))
+        start = max(masked.rfind(";", 0, m.start()), masked.rfind("}", 0, m.start()),
+                    masked.rfind("{", 0, m.start()))
+        head = masked[start + 1:m.start()]
+        tmpl = _template_params(head)
         line = code.count("\n", 0, m.start()) + 1
         del inner
-        kernels[name] = Signature(name, tuple(params), line, templated)
+        kernels[name] = Signature(name, tuple(params), line, tmpl is not None,
+                                  _extern_c(masked, m.start(), head), tmpl or ())
     return kernels
+
+
+def _template_params(head: str) -> tuple[str, ...] | None:
+    """Names of the template parameters declared in `head` (None: not a template)."""
+    m = re.search(r"\btemplate\s*<", head)
+    if not m:
+        return None
+    depth, i = 1, m.end()
+    while i < len(head) and depth:
+        depth += {"<": 1, ">": -1}.get(head[i], 0)
+        i += 1
+    inner = head[m.end():i - 1]
+    names = []
+    for a, b in split_params(inner):
+        item = _strip_default(inner[a:b])
+        words = re.findall(r"[A-Za-z_]\w*", item)
+        if words:
+            names.append(words[-1])
+    return tuple(names)
+
+
+def _extern_c(masked: str, at: int, head: str) -> bool:
+    """Whether the function at `at` is declared extern "C", directly or in a block."""
+    if re.search(r'\bextern\s*"\s*C?\s*"', head):
+        return True
+    opens: list[int] = []
+    for m in re.finditer(r"[{}]", masked[:at]):
+        if m.group() == "{":
+            opens.append(m.start())
+        elif opens:
+            opens.pop()
+    return any(re.search(r'\bextern\s*"\s*C?\s*"\s*$', masked[max(0, o - 40):o]) for o in opens)
 
 
 def needs_fibers(code: str) -> bool:

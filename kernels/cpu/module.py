@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
 
 from ..errors import CompileError
-from ..signature import Signature, find_kernels
+from ..signature import Signature, find_kernels, instantiate, split_expression
 from . import cache, toolchain
 from .translate import entry_symbol, translation_unit
 
@@ -39,11 +40,15 @@ def _prelude() -> str:
 class CpuModule:
     """One kernel source, compiled lazily (or by `compile()`) for the CPU backend."""
 
-    def __init__(self, code: str, options=(), filename: str = "module.cu"):
+    def __init__(self, code: str, options=(), filename: str = "module.cu", name_expressions=()):
         if not isinstance(code, str):
             raise TypeError(f"`code` must be a string of CUDA C source, got {type(code).__name__}")
         self.code = code
         self.options = tuple(options)
+        self.name_expressions = tuple(" ".join(e.split()) for e in name_expressions or ())
+        for e in self.name_expressions:
+            split_expression(e)   # ValueError for what is no name
+        self._instances: dict[str, Signature] = {}
         toolchain.user_flags(self.options)  # type-check early
         self.filename = filename
         self.kernels: dict[str, Signature] = find_kernels(code)
@@ -52,15 +57,31 @@ class CpuModule:
         self.compile_seconds = 0.0
 
     def signature(self, name: str) -> Signature:
-        sig = self.kernels.get(name)
+        """The parameters of kernel `name`: a kernel declared extern "C", or one of the
+        module's `name_expressions` (a template instance "k<float>", or a C++ kernel by
+        its plain name), as CuPy finds them on a GPU."""
+        listed = " ".join(name.split()) in self.name_expressions
+        base = split_expression(name)[0] if re.fullmatch(r"\s*\w+\s*(<.*>)?\s*", name, re.S) else name
+        sig = self.kernels.get(base)
+        fail = lambda why: CompileError(f"{name}: {why}", source=self.code, name=name,
+                                        options=self.options)
         if sig is None:
             found = ", ".join(sorted(self.kernels)) or "none"
-            raise CompileError(f"{name}: the source defines no `__global__` function named "
-                               f"`{name}` (found: {found})", source=self.code, name=name,
-                               options=self.options)
+            raise fail(f"the source defines no `__global__` function named `{base}` (found: {found})")
         if sig.templated:
-            raise CompileError(f"{name}: template kernels are not supported by the CPU backend",
-                               source=self.code, name=name, options=self.options)
+            if not listed:
+                inst = name if "<" in name else f"{base}<float>"
+                raise fail(f"`{base}` is a template kernel: name the instance in "
+                           f"`RawModule(code=..., name_expressions=[\"{inst}\"])` and get it "
+                           f"with get_function(\"{inst}\"), as with CuPy")
+            if name not in self._instances:
+                self._instances[name] = instantiate(sig, " ".join(name.split()))
+            return self._instances[name]
+        if not sig.extern_c and not listed:
+            raise fail(f"`{base}` is not declared extern \"C\", so on a GPU its symbol is "
+                       "name-mangled and CuPy does not find it by its plain name: write "
+                       f"`extern \"C\" __global__ void {base}(...)`, or list \"{base}\" in "
+                       "RawModule's `name_expressions`")
         return sig
 
     def flags(self) -> list[str]:
@@ -75,7 +96,7 @@ class CpuModule:
         if self.lib is not None and self._where == where and self.lib.exists():
             return self.lib   # the launch path: no rehashing of the source each time
         k = cache.key(_prelude(), toolchain.compiler_id(), " ".join(toolchain.BASE_FLAGS + extra),
-                      repr(self.options), self.filename, self.code)
+                      repr(self.options), self.filename, self.code, repr(self.name_expressions))
         lib = cache.cache_root() / k / "kernel.so"
         if self.lib == lib and lib.exists():
             self._where = where
@@ -84,7 +105,7 @@ class CpuModule:
             if not lib.exists():
                 lib.parent.mkdir(parents=True, exist_ok=True)
                 t0 = time.perf_counter()
-                tu = translation_unit(self.code, self.filename)
+                tu = translation_unit(self.code, self.filename, self.name_expressions)
                 toolchain.compile_library(tu, self.code, self.filename, self.filename,
                                           self.options, lib, extra)
                 self.compile_seconds = time.perf_counter() - t0

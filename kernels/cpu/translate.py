@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..signature import Signature, find_kernels, mask_source, needs_fibers
+from ..signature import (Signature, find_kernels, instantiate, mask_source, needs_fibers,
+                         split_expression)
 from .rewrite import rewrite
 
 PRELUDE = "gradclip_cuda.h"
@@ -22,17 +23,29 @@ RENAMES = [f"#define {n} gc_user_{n}" for n in _STD_ONLY]
 
 
 def entry_symbol(name: str) -> str:
-    return f"gc_launch__{name}"
+    """The entry point of kernel `name` (a template instance's `<`, `,`... spelled out)."""
+    return "gc_launch__" + "".join(c if c.isalnum() or c == "_" else f"_{ord(c):02x}"
+                                   for c in name.replace(" ", ""))
 
 
-def translation_unit(code: str, filename: str) -> str:
-    """C++ source: `#line` maps the learner's code to `filename`, line for line."""
-    kernels = [s for s in find_kernels(code).values() if not s.templated]
+def translation_unit(code: str, filename: str, name_expressions=()) -> str:
+    """C++ source: `#line` maps the learner's code to `filename`, line for line; an entry
+    point per kernel, and per template instance in `name_expressions` (e.g. "k<float>")."""
+    found = find_kernels(code)
+    kernels = [s for s in found.values() if not s.templated]
     fibers = fiber_kernels(code)
     parts = [f'#include "{PRELUDE}"', *RENAMES, f'#line 1 "{filename}"', rewrite(code), "",
              f'#line 1 "{LAUNCH_FILE}"']
     for sig in kernels:
         parts.append(_entry(sig, "true" if fibers is None or sig.name in fibers else "false"))
+    for expr in name_expressions:
+        base, targs = split_expression(expr)
+        sig = found.get(base)
+        if sig is None or not sig.templated or not targs:
+            continue
+        inst = instantiate(sig, expr)
+        parts.append(_entry(inst, "true" if fibers is None or base in fibers else "false",
+                            f"{base}<{', '.join(targs)}>"))
     return "\n".join(parts) + "\n"
 
 
@@ -127,8 +140,8 @@ def fiber_kernels(code: str) -> set[str] | None:
     return syncing
 
 
-def _entry(sig: Signature, fibers: str) -> str:
+def _entry(sig: Signature, fibers: str, function: str | None = None) -> str:
     names = ", ".join(f'"{n}"' for n in sig.names) or '""'
     return (f"GC_EXPORT int {entry_symbol(sig.name)}(::gc::LaunchDesc* d) {{\n"
             f"    static const char* const names[] = {{{names}}};\n"
-            f"    return ::gc::launch_kernel(&{sig.name}, d, names, {fibers});\n}}")
+            f"    return ::gc::launch_kernel(&{function or sig.name}, d, names, {fibers});\n}}")
