@@ -337,4 +337,4 @@ def needs_fibers(code: str) -> bool:
     """Whether the source uses a barrier, a warp operation or `volatile` (whose accesses run
     lane by lane in step, gc_sched.h); else threads run as plain calls."""
     return bool(re.search(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
-                          r"|__activemask|__lanemask|\bvolatile\b", mask_source(code)))
+                          r"|__activemask|__lanemask|\bvolatile\b|cooperative_groups", mask_source(code)))

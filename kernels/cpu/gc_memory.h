@@ -313,3 +313,16 @@ template <class T>
 __forceinline__ T __ldg(::gc::ptr<const T> p) { return *p; }
 template <class T>
 __forceinline__ T __ldg(::gc::ptr<T> p) { return *p; }
+
+// Cache-hinted loads and stores (__ldcs, __stcs, ...): plain ones on the CPU.
+#define GC_LOAD_HINT(F) \
+    template <class T> __forceinline__ T F(const T* p) { return *p; } \
+    template <class T> __forceinline__ T F(::gc::ptr<const T> p) { return *p; } \
+    template <class T> __forceinline__ T F(::gc::ptr<T> p) { return *p; }
+#define GC_STORE_HINT(F) \
+    template <class T> __forceinline__ void F(T* p, T v) { *p = v; } \
+    template <class T> __forceinline__ void F(::gc::ptr<T> p, T v) { *p = v; }
+GC_LOAD_HINT(__ldcg) GC_LOAD_HINT(__ldca) GC_LOAD_HINT(__ldcs) GC_LOAD_HINT(__ldlu) GC_LOAD_HINT(__ldcv)
+GC_STORE_HINT(__stcg) GC_STORE_HINT(__stcs) GC_STORE_HINT(__stwb) GC_STORE_HINT(__stwt)
+#undef GC_LOAD_HINT
+#undef GC_STORE_HINT

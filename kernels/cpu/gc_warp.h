@@ -97,7 +97,8 @@ inline unsigned ballot(int line, unsigned mask, int pred, int op = 0) {
     unsigned g = warp_arrive(b, line, mask, 0, pred != 0, &w, &lane);
     unsigned votes = w->ballot[g] & mask;
     if (op == 1) return votes != 0u;
-    if (op == 2) return (w->ballot[g] & w->part[g]) == w->part[g];
+    unsigned in = w->part[g] & mask;   // tiles of one warp may vote at once, each its own mask
+    if (op == 2) return (w->ballot[g] & in) == in;
     return votes;
 }
 

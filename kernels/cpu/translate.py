@@ -50,7 +50,7 @@ def translation_unit(code: str, filename: str, name_expressions=()) -> str:
 
 
 _BARRIER = re.compile(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
-                      r"|__activemask|__lanemask|\bvolatile\b")
+                      r"|__activemask|__lanemask|\bvolatile\b|cooperative_groups")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
