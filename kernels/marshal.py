@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .signature import C_DTYPES, C_VECTORS, Param, Signature
+from .signature import BF16_TYPES, C_DTYPES, C_VECTORS, Param, Signature
 
 _INT64_TYPES = {"long long", "long", "int64_t", "ptrdiff_t",
                 "unsigned long long", "unsigned long", "uint64_t", "size_t"}
@@ -91,6 +91,11 @@ def _check_one(kernel: str, p: Param, a: Any, array_kind: str) -> Arg:
         return Arg(p, array=_check_array(where, p, a, array_kind))
     if _is_array(a):
         raise TypeError(f"{where} is a scalar, but an array was passed")
+    if p.ctype in BF16_TYPES:
+        if isinstance(a, np.generic) and a.dtype.itemsize == 2 and a.dtype.name in ("uint16", "bfloat16"):
+            return Arg(p, value=a.tobytes())
+        raise TypeError(f"{where}: pass a bfloat16 value as its 16 bits, numpy.uint16 (or an "
+                        f"ml_dtypes.bfloat16 scalar); got {type(a).__name__}")
     dt = C_DTYPES.get(p.ctype)
     if dt is None:
         raise TypeError(f"{where}: kernels cannot pass a value of type `{p.ctype}`; "
@@ -144,6 +149,11 @@ def _check_array(where: str, p: Param, a: Any, array_kind: str):
                         f"packed; pass {'numpy' if array_kind == 'numpy' else 'cupy'}"
                         f".ascontiguousarray({p.name})")
     want = p.dtype
+    if p.ctype in BF16_TYPES:
+        if a.dtype.name not in ("uint16", "bfloat16"):
+            raise TypeError(f"{where} points to bfloat16 values, but a {a.dtype.name} array was "
+                            "passed; pass their bits as a uint16 array (or an ml_dtypes.bfloat16 array)")
+        return a
     if p.ctype in ("void", "char", "unsigned char") and p.pointer:
         want = None  # raw bytes: any array
     if p.ctype not in C_DTYPES and p.ctype not in C_VECTORS and p.ctype != "void":

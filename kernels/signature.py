@@ -27,6 +27,8 @@ C_DTYPES: dict[str, np.dtype] = {
         "uint": "uint32", "ushort": "uint16", "ulong": "uint64",
     }.items()},
 }
+# bfloat16 has no numpy dtype: arrays of its bits (uint16) or ml_dtypes.bfloat16 pass.
+BF16_TYPES = {"__nv_bfloat16", "nv_bfloat16"}
 # Vector types: (element dtype, element count) -- a float4* may point into a float32 array.
 C_VECTORS: dict[str, tuple[np.dtype, int]] = {
     f"{base}{n}": (np.dtype(dt), n)
@@ -65,6 +67,8 @@ class Param:
     @property
     def itemsize(self) -> int | None:
         """Bytes of one pointee (for a pointer) or of the value."""
+        if self.ctype in BF16_TYPES:
+            return 2
         if self.ctype in C_VECTORS:
             dt, n = C_VECTORS[self.ctype]
             return dt.itemsize * n

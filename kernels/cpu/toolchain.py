@@ -87,7 +87,7 @@ def compile_library(tu: str, source: str, filename: str, name: str, options, out
 def supported_headers() -> list[str]:
     """The CUDA headers the CPU backend provides (kernels/cpu/include)."""
     root = cache.HERE / "include"
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*.h"))
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.h") if not p.name.startswith("gc_"))
 
 
 def missing_header(stderr: str, filename: str) -> str | None:
