@@ -31,6 +31,11 @@ class CupyModule:
         except Exception as e:
             raise _compile_error(e, self.code, "", self.options) from e
 
+    def get_global(self, name: str):
+        if self._module is None:
+            raise TypeError("get_global needs a RawModule")
+        return self._module.get_global(name)
+
     def function(self, name: str):
         if name not in self._functions:
             if self._module is None:

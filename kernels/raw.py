@@ -107,7 +107,12 @@ class RawModule:
         return self._functions[name]
 
     def compile(self) -> None:
-        if self.backend == "cpu":
-            self._mod.compile()
-        else:
-            self._mod.compile()
+        self._mod.compile()
+
+    def get_global(self, name: str):
+        """File-scope `__constant__`/`__device__` variable `name`.  CuPy: its device
+        memory (`cupy.cuda.MemoryPointer`; wrap it as `cupy.ndarray(shape, dtype, ptr)`).
+        CPU backend: a NumPy array of the variable's declared type and shape; what it holds
+        when a kernel of this module is launched is what the kernel sees (a `__device__`
+        variable is copied back after each launch)."""
+        return self._mod.get_global(name)

@@ -337,6 +337,42 @@ def _extern_c(masked: str, at: int, head: str) -> bool:
     return any(re.search(r'\bextern\s*"\s*C?\s*"\s*$', masked[max(0, o - 40):o]) for o in opens)
 
 
+@dataclass(frozen=True)
+class Global:
+    """A file-scope `__constant__` or `__device__` variable: `__constant__ float c[16];`."""
+
+    name: str
+    ctype: str
+    shape: tuple[int, ...]
+    constant: bool
+    line: int
+
+
+_GLOBAL = re.compile(r"\b(__constant__|__device__)\s+((?:const\s+|volatile\s+|unsigned\s+|signed\s+|"
+                     r"long\s+|short\s+)*[A-Za-z_]\w*)\s+([A-Za-z_]\w*)\s*((?:\[[^\]\n]*\]\s*)*)\s*[=;]")
+
+
+def find_globals(code: str) -> dict[str, Global]:
+    """The `__constant__`/`__device__` variables at file scope whose size is a literal."""
+    masked = mask_source(code)
+    found: dict[str, Global] = {}
+    for m in _GLOBAL.finditer(masked):
+        depth = masked.count("{", 0, m.start()) - masked.count("}", 0, m.start())
+        if depth != 0:
+            continue
+        ctype = _canonical(" ".join(w for w in m.group(2).split() if w not in _QUALIFIERS))
+        if ctype in ("void", "inline") or m.group(2).split()[-1] in ("__device__", "__global__"):
+            continue
+        dims = re.findall(r"\[([^\]]*)\]", m.group(4))
+        try:
+            shape = tuple(int(d.strip().rstrip("uUlL"), 0) for d in dims)
+        except ValueError:
+            continue
+        found[m.group(3)] = Global(m.group(3), ctype, shape, m.group(1) == "__constant__",
+                                   code.count("\n", 0, m.start()) + 1)
+    return found
+
+
 def needs_fibers(code: str) -> bool:
     """Whether the source uses a barrier, a warp operation or `volatile` (whose accesses run
     lane by lane in step, gc_sched.h); else threads run as plain calls."""

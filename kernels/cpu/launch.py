@@ -9,6 +9,8 @@ import struct
 import sys
 import threading
 
+import numpy as np
+
 from ..errors import BarrierError, KernelError, KernelTimeout, RaceError, UninitializedSharedError
 from ..marshal import Arg
 from ..schedule import current as current_schedule
@@ -17,6 +19,7 @@ from . import module as module_mod
 from .client import WorkerDied, WorkerTimeout, worker
 from .lines import source_line
 from .module import CpuModule
+from .translate import global_symbol
 
 _arena: arena_mod.Arena | None = None
 CRASH_FMT = "<QiiQQQ3I3I"
@@ -189,7 +192,9 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
            "seed": sched.seed, "nthreads": 1 if _one_os_thread else os_threads(),
            "stack_kb": int(os.environ.get("KERNELS_STACK_KB", "64")),
            "args": _wire_args(args, regions), "tracked": [_pages(r) for r in writable],
-           "arena_size": ar.size}
+           "arena_size": ar.size,
+           "globals": [(global_symbol(n), np.ascontiguousarray(a).tobytes(), not module.global_const[n])
+                       for n, a in module.globals.items()]}
     w = worker(ar.fd)
     limit = timeout_seconds()
     try:
@@ -204,6 +209,9 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
         _echo(died.output)
         raise _crash_error(module, name, died, regions, ar, sched.spec) from None
     _echo(w.take_output())
+    for (n, a), data in zip(module.globals.items(), reply.get("globals", [])):
+        if data is not None:   # a __device__ variable, as the kernel left it
+            a[...] = np.frombuffer(data, a.dtype).reshape(a.shape)
     written = [r for r, dirty in zip(writable, reply["dirty"]) if dirty]
     _record(reply, written)
     ar.copy_out(written)   # regions the kernel never wrote are not copied back

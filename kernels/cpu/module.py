@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from ..errors import CompileError
-from ..signature import Signature, find_kernels, instantiate, split_expression
+from ..signature import (C_DTYPES, C_VECTORS, Signature, find_globals, find_kernels, instantiate,
+                         split_expression)
 from . import cache, toolchain
 from .translate import entry_symbol, translation_unit
 
@@ -49,6 +50,8 @@ class CpuModule:
         for e in self.name_expressions:
             split_expression(e)   # ValueError for what is no name
         self._instances: dict[str, Signature] = {}
+        self.globals: dict = {}          # name -> host array (get_global)
+        self.global_const: dict[str, bool] = {}
         toolchain.user_flags(self.options)  # type-check early
         self.filename = filename
         self.kernels: dict[str, Signature] = find_kernels(code)
@@ -118,3 +121,26 @@ class CpuModule:
 
     def symbol(self, name: str) -> str:
         return entry_symbol(name)
+
+    def get_global(self, name: str):
+        """The host copy of file-scope `__constant__`/`__device__` variable `name`, a NumPy
+        array of its declared type and shape: copied into the kernel library before every
+        launch of this module, and (`__device__` ones) back after it."""
+        import numpy as np
+        if name in self.globals:
+            return self.globals[name]
+        var = find_globals(self.code).get(name)
+        if var is None:
+            raise CompileError(f"{name}: the source defines no file-scope `__constant__` or "
+                               f"`__device__` variable `{name}` with a literal size",
+                               source=self.code, name=name, options=self.options)
+        dt = C_DTYPES.get(var.ctype)
+        if dt is None and var.ctype in C_VECTORS:
+            dt = np.dtype((C_VECTORS[var.ctype][0], (C_VECTORS[var.ctype][1],)))
+        if dt is None:
+            raise CompileError(f"{name}: get_global on the CPU backend supports variables of basic "
+                               f"and vector types, not `{var.ctype}`", source=self.code, name=name,
+                               options=self.options)
+        self.globals[name] = arr = np.zeros(var.shape, dt)
+        self.global_const[name] = var.constant
+        return arr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..signature import (Signature, find_kernels, instantiate, mask_source, needs_fibers,
+from ..signature import (Signature, find_globals, find_kernels, instantiate, mask_source, needs_fibers,
                          split_expression)
 from .rewrite import rewrite
 
@@ -28,6 +28,10 @@ def entry_symbol(name: str) -> str:
                                    for c in name.replace(" ", ""))
 
 
+def global_symbol(name: str) -> str:
+    return f"gc_global__{name}"
+
+
 def translation_unit(code: str, filename: str, name_expressions=()) -> str:
     """C++ source: `#line` maps the learner's code to `filename`, line for line; an entry
     point per kernel, and per template instance in `name_expressions` (e.g. "k<float>")."""
@@ -38,6 +42,8 @@ def translation_unit(code: str, filename: str, name_expressions=()) -> str:
              f'#line 1 "{LAUNCH_FILE}"']
     for sig in kernels:
         parts.append(_entry(sig, "true" if fibers is None or sig.name in fibers else "false"))
+    for var in find_globals(code).values():   # RawModule.get_global: the variable's address
+        parts.append(f'GC_EXPORT void* {global_symbol(var.name)}() {{ return (void*)&{var.name}; }}')
     for expr in name_expressions:
         base, targs = split_expression(expr)
         sig = found.get(base)
