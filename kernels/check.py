@@ -147,7 +147,7 @@ def _hazard(kernel, spec, grid, block, args, shared_mem) -> str:
     try:
         _run(kernel, spec, grid, block, args, shared_mem, race=True)
     except RaceError as exc:
-        return f" The race detector found: {exc.args[0].split(': ', 1)[-1]}"
+        return f" The race detector found: {str(exc).split(': ', 1)[-1]}"
     except Exception:   # a second opinion only: never hide the first
         return ""
     return ""

@@ -67,7 +67,8 @@ def race_error(module, name: str, lib: str, lib_base: int, rec: tuple, regions, 
                f"{_coords((b0, b1, b2))}, thread {_coords(t_now)} {then} it on {at}. Blocks of one "
                "launch run in no guaranteed order and cannot wait for each other: use an "
                "atomic, or let one launch write what the next launch reads.")
-    return RaceError(msg, kernel=name, argument=arr, index=int(index), line=line)
+    return RaceError(msg, kernel=name, argument=arr, index=int(index), line=line,
+                     hazard=_KIND.get(hazard), other_line=line2)
 
 
 def _same_warp(a, b) -> bool:

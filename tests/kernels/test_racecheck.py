@@ -238,6 +238,7 @@ def test_shuffle_scan_without_its_second_barrier_is_reported():
     read_line = line_of(SCAN_BROKEN, "if (warp > 0) v += sums[warp - 1];")
     assert f"read it on line {read_line}" in msg and f"wrote it on line {write_line}" in msg
     assert "__syncthreads()" in msg and "different warps" in msg
+    assert e.hazard == "write-after-read" and (e.line, e.other_line) == (write_line, read_line)
     threads_named = re.findall(r"thread \((\d+), 0, 0\)", msg)
     assert len(threads_named) == 2 and int(threads_named[1]) < 32 <= int(threads_named[0])
     assert (out == 0).all(), "a failed check must not touch the caller's arrays"
