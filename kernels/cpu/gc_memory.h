@@ -90,10 +90,10 @@ struct ptr {
         long long k = off + i;
         if (__builtin_expect(n >= 0 && (unsigned long long)k >= (unsigned long long)n, 0))
             return bounds_fault<T>(E_OUT_OF_BOUNDS, name, k, n, std::is_const_v<T>);
-        GC_RACE_ACCESS(&base[k], (int)sizeof(T), name, k, nullptr, 0, (int)sizeof(T));
+        GC_RACE_ACCESS(__builtin_addressof(base[k]), (int)sizeof(T), name, k, nullptr, 0, (int)sizeof(T));
         return base[k];
 #else
-        GC_RACE_ACCESS(&base[off + i], (int)sizeof(T), name, off + i, nullptr, 0, (int)sizeof(T));
+        GC_RACE_ACCESS(__builtin_addressof(base[off + i]), (int)sizeof(T), name, off + i, nullptr, 0, (int)sizeof(T));
         return base[off + i];
 #endif
     }
@@ -240,7 +240,7 @@ struct shared_array {
 #endif
         if constexpr (!is_shared_array<T>::value) {
             GC_SHARED_TRACE(&data[i], Name.s, i, N);
-            GC_RACE_ACCESS(&data[i], (int)sizeof(T), Name.s, i, data, (long long)sizeof(data),
+            GC_RACE_ACCESS(__builtin_addressof(data[i]), (int)sizeof(T), Name.s, i, data, (long long)sizeof(data),
                            (int)sizeof(T));
         }
         return data[i];
@@ -285,7 +285,7 @@ struct extern_shared {
             return bounds_fault<T>(E_SHARED_BOUNDS, Name.s, i, extent(), false);
 #endif
         GC_SHARED_TRACE(&data()[i], Name.s, i, extent());
-        GC_RACE_ACCESS(&data()[i], (int)sizeof(T), Name.s, i, data(), g_dyn_shared_bytes, (int)sizeof(T));
+        GC_RACE_ACCESS(__builtin_addressof(data()[i]), (int)sizeof(T), Name.s, i, data(), g_dyn_shared_bytes, (int)sizeof(T));
         return data()[i];
     }
     template <class I, class = std::enable_if_t<std::is_integral_v<I>>>

@@ -374,3 +374,31 @@ def test_the_reference_kernels_pass_the_race_detector():
     partial = np.zeros(8, np.float32)
     kernels.check(m.get_function("k_grad_norm_partial"), (8,), (256,), (g, np.int64(g.size), partial))
     assert partial.sum() == pytest.approx(float((g.astype(np.float64) ** 2).sum()), rel=1e-5)
+
+
+# ---- no false reports on the language suite's correct kernels ------------------------
+
+def _language_cases():
+    from . import test_language as L
+    rng = np.random.default_rng(11)
+    f32 = lambda n: rng.random(n).astype(np.float32)
+    return L.SRC, [
+        ("k_static_shared_reverse", (3,), (256,), lambda: (f32(700), np.zeros(700, np.float32), np.int32(700)), 0),
+        ("k_extern_shared_sum", (3,), (128,), lambda: (f32(384), np.zeros(3, np.float32)), 512),
+        ("k_shared_2d_transpose", (1,), (16, 16), lambda: (f32(256), np.zeros(256, np.float32), np.int32(16)), 0),
+        ("k_syncthreads_count", (1,), (64,), lambda: (rng.integers(0, 2, 64).astype(np.int32), np.zeros(3, np.int32)), 0),
+        ("k_shuffles", (1,), (64,), lambda: (f32(64), np.zeros(320, np.float32)), 0),
+        ("k_warp_reduce", (5,), (256,), lambda: (f32(4097), np.zeros(1, np.float32), np.int64(4097)), 0),
+        ("k_ballot", (1,), (64,), lambda: (rng.integers(0, 2, 64).astype(np.int32), np.zeros(6, np.uint32)), 0),
+        ("k_atomics_int", (3,), (64,), lambda: (np.zeros(6, np.int32), np.zeros(7, np.uint32), np.zeros(2, np.uint64)), 0),
+        ("k_atomics_float", (4,), (128,), lambda: (np.zeros(3, np.float32), np.zeros(1, np.float64)), 0),
+    ]
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_correct_kernels_of_the_language_suite_pass_the_race_detector(case):
+    from kernels.cpu.launch import racecheck
+    code, cases = _language_cases()
+    name, grid, block, make, shared = cases[case]
+    with racecheck():   # the detector alone: no schedule comparison in between
+        kernel(code, name)(grid, block, make(), shared_mem=shared)
