@@ -76,9 +76,15 @@ ZERO_FILL = 0x00    # the second schedule's shared memory starts as zeros
 TRACE_FILL = 0xA5   # the tracing run's: a pattern kernels hardly write themselves
 
 
+_globals_before: list = []   # (host array, its contents) of get_global variables, per check
+
+
 def _run(kernel, spec, grid, block, args, shared_mem, fill=None, trace=False, race=False):
-    """One launch on copies of `args` under schedule `spec`; returns the copies."""
+    """One launch on copies of `args` under schedule `spec`; returns the copies.  The
+    module's `get_global` variables start every run as they were when check() began."""
     from .cpu.launch import POISON, racecheck, shared_fill
+    for arr, saved in _globals_before:
+        arr[...] = saved
     copies = _copies(args)
     with schedule(spec), shared_fill(POISON if fill is None else fill, trace), \
             (racecheck() if race else _nothing()):
@@ -114,6 +120,16 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
     if kernel.backend != "cpu":
         kernel(grid, block, args, shared_mem=shared_mem)
         return
+    global _globals_before
+    saved = _globals_before
+    _globals_before = [(a, a.copy()) for a in getattr(kernel._mod, "globals", {}).values()]
+    try:
+        _check(kernel, grid, block, args, shared_mem, schedules, rtol)
+    finally:
+        _globals_before = saved
+
+
+def _check(kernel, grid, block, args, shared_mem, schedules, rtol) -> None:
     parsed = [parse(s) for s in schedules]
     params = kernel.signature.params
     results = [_run(kernel, sched.spec, grid, block, args, shared_mem,
@@ -140,6 +156,8 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
         _run(kernel, parsed[0].spec, grid, block, args, shared_mem, race=True)
     except CompileError:
         pass   # the kernel compiled without the detector's hooks: the schedules still ran
+    for arr, before in _globals_before:
+        arr[...] = before
     with schedule(parsed[0].spec):
         kernel(grid, block, args, shared_mem=shared_mem)
 

@@ -59,6 +59,16 @@ def test_device_variable_is_copied_back_after_each_launch():
     assert int(seen) == 42
 
 
+def test_check_starts_every_run_from_the_hosts_values():
+    mod = kernels.RawModule(code=CONV, backend="cpu")
+    seen = mod.get_global("launches_seen")
+    seen[...] = 7
+    mod.get_global("c_Kernel")[...] = 1.0
+    kernels.check(mod.get_function("k_conv_rows"), (1,), (32,),
+                  (np.ones(10, np.float32), np.zeros(10, np.float32), np.int32(10)))
+    assert int(seen) == 8, "only the real launch counts, as on a GPU"
+
+
 def test_unknown_global_is_named():
     mod = kernels.RawModule(code=CONV, backend="cpu")
     with pytest.raises(kernels.CompileError, match="no file-scope `__constant__`.*`c_kernel`"):
