@@ -172,7 +172,7 @@ inline void race_report(const RacePending& q, int hazard, int other_lin, uint64_
     if (!claim_error(E_RACE)) return;
     ErrorRecord* e = g_error;
     e->index = q.index;
-    e->extent = q.bytes;
+    e->extent = q.bytes;   // bytes of the access
     e->pc = q.pc;
     e->is_const = 0;
     copy_name(e->name, q.name, sizeof e->name);
