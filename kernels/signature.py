@@ -300,8 +300,9 @@ def find_kernels(code: str) -> dict[str, Signature]:
         tmpl = _template_params(head)
         line = code.count("\n", 0, m.start()) + 1
         del inner
-        kernels[name] = Signature(name, tuple(params), line, tmpl is not None,
-                                  _extern_c(masked, m.start(), head), tmpl or ())
+        # a definition keeps the linkage an earlier declaration gave it
+        extern_c = _extern_c(masked, m.start(), head) or (name in kernels and kernels[name].extern_c)
+        kernels[name] = Signature(name, tuple(params), line, tmpl is not None, extern_c, tmpl or ())
     return kernels
 
 
