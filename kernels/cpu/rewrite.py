@@ -42,7 +42,7 @@ def _pointer_param(text: str) -> str | None:
     if head != text:
         new = _pointer_param(head)
         default = re.sub(r"=\s*(?:NULL|0|0L)\s*$", "= nullptr", text[len(head):])
-        return None if new is None else new + default
+        return None if new is None else f"{new} {default.lstrip()}"
     if text.count("*") != 1 or any(c in text for c in "[&()"):
         return None
     before, after = text.split("*")
