@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include "gc_sched.h"
 #include "gc_launch.h"
 
@@ -51,14 +52,18 @@ struct SharedShadow {
     uint64_t r_pc[32];
 };
 
-struct GlobalShadow {
+struct GlobalShadow {          // 48 bytes: a launch may write millions of elements
     uintptr_t addr;
-    uint64_t launch;           // another value: empty
-    int64_t w_blk, r_blk, o_blk;   // writer block, a reader block, a reader of another block
-    int32_t w_lin, r_lin, o_lin;
-    int32_t w_atomic, r_atomic, o_atomic;
-    uint64_t w_pc, r_pc, o_pc;
-    uint64_t w_fences;         // the writer block's __threadfence() count at the write
+    int32_t w_blk, r_blk, o_blk;   // writer block, a reader block, a reader of another block
+    uint32_t w_pc, r_pc, o_pc;     // code offsets in the kernel library
+    uint16_t w_lin, r_lin, o_lin;  // threads in their blocks
+    uint8_t w_atomic, r_atomic, o_atomic, pad;
+    uint32_t w_fences;             // the writer block's __threadfence() count at the write
+};
+
+struct FenceCount {
+    uintptr_t addr;                // block + 1
+    uint32_t count;
 };
 
 // Open addressing over addresses; never shrinks (keys are a block's shared memory, or a
@@ -110,10 +115,13 @@ inline thread_local RaceRegion t_regions[64];
 inline thread_local int t_nregions = 0;
 inline thread_local ShadowMap<SharedShadow> t_shared_shadow;
 inline thread_local uint32_t* t_vc = nullptr;   // [warp][lane][lane]: vector clocks
-inline ShadowMap<GlobalShadow> g_global_shadow;
-inline uint64_t g_race_launch = 0;
-inline uint64_t g_race_global_cap = 1ull << 22;   // global slots tracked per launch at most
-inline ShadowMap<GlobalShadow> g_fences;          // per block (addr = block + 1): fence count
+inline ShadowMap<GlobalShadow> g_global_shadow;   // cleared at every launch
+inline uint64_t g_race_global_cap = 1ull << 20;   // global elements tracked per launch at most
+inline ShadowMap<FenceCount> g_fences;            // per block: __threadfence() calls
+inline uint64_t g_race_base = 0;                  // the kernel library's load address
+
+inline uint32_t pc32(uint64_t pc) { return (uint32_t)(pc - g_race_base); }
+inline uint64_t pc64(uint32_t off) { return g_race_base + off; }
 
 inline uint32_t* vc_of(int warp, int lane) {
     if (!t_vc) t_vc = (uint32_t*)calloc(32 * 32 * 32, sizeof(uint32_t));
@@ -121,12 +129,17 @@ inline uint32_t* vc_of(int warp, int lane) {
 }
 
 inline void race_launch() {
-    ++g_race_launch;
     t_nregions = 0;
     if (g_global_shadow.used) {
         memset(g_global_shadow.slots, 0, g_global_shadow.cap * sizeof(GlobalShadow));
         g_global_shadow.used = 0;
     }
+    if (g_fences.used) {
+        memset(g_fences.slots, 0, g_fences.cap * sizeof(FenceCount));
+        g_fences.used = 0;
+    }
+    Dl_info info;
+    if (dladdr((void*)&race_launch, &info)) g_race_base = (uint64_t)info.dli_fbase;
 }
 
 inline void race_shared_array(const void* p, long long bytes, const char* name, int elem) {
@@ -239,63 +252,51 @@ inline void shared_record(RacePending& q, bool write) {
     }
 }
 
-inline uint64_t fences_of(int64_t blk) {
+inline FenceCount* fence_count(int64_t blk) {
     bool fresh;
-    GlobalShadow* f = g_fences.find((uintptr_t)(blk + 1), &fresh);
-    if (fresh || f->launch != g_race_launch) { f->launch = g_race_launch; f->w_fences = 0; }
-    return f->w_fences;
+    return g_fences.find((uintptr_t)(blk + 1), &fresh);
 }
 
 inline void race_flush();
 
 inline void race_fence() {
     race_flush();   // the write just made is before the fence
-    Here* h = here();
-    uint3 bi = h->bid;
-    int64_t blk = bi.x + (int64_t)g_grid_dim.x * (bi.y + (int64_t)g_grid_dim.y * bi.z);
-    fences_of(blk);
-    bool fresh;
-    g_fences.find((uintptr_t)(blk + 1), &fresh)->w_fences++;
+    uint3 bi = here()->bid;
+    fence_count(bi.x + (int64_t)g_grid_dim.x * (bi.y + (int64_t)g_grid_dim.y * bi.z))->count++;
 }
 
 inline void global_record(RacePending& q, bool write) {
-    if (g_global_shadow.used >= g_race_global_cap) return;   // a huge launch: stop tracking
     bool fresh;
+    if (g_global_shadow.used >= g_race_global_cap || q.blk > INT32_MAX) return;   // huge: untracked
     GlobalShadow* s = g_global_shadow.find((uintptr_t)q.p, &fresh);
-    if (fresh || s->launch != g_race_launch) {
-        uintptr_t a = s->addr;
-        memset(s, 0, sizeof *s);
-        s->addr = a;
-        s->launch = g_race_launch;
-        s->w_blk = s->r_blk = s->o_blk = -1;
-    }
-    int64_t B = q.blk;
+    if (fresh) s->w_blk = s->r_blk = s->o_blk = -1;
+    int32_t B = (int32_t)q.blk;
     if (s->w_blk >= 0 && s->w_blk != B && !(q.atomic && s->w_atomic)) {
-        bool published = !write && fences_of(s->w_blk) > s->w_fences;
+        bool published = !write && fence_count(s->w_blk)->count > s->w_fences;
         if (!published) {
-            race_report(q, write ? H_WAW : H_RAW, s->w_lin, s->w_pc, s->w_blk);
+            race_report(q, write ? H_WAW : H_RAW, s->w_lin, pc64(s->w_pc), s->w_blk);
             return;
         }
     }
     if (write) {
         if (s->r_blk >= 0 && s->r_blk != B && !(q.atomic && s->r_atomic)) {
-            race_report(q, H_WAR, s->r_lin, s->r_pc, s->r_blk);
+            race_report(q, H_WAR, s->r_lin, pc64(s->r_pc), s->r_blk);
             return;
         }
         if (s->o_blk >= 0 && s->o_blk != B && !(q.atomic && s->o_atomic)) {
-            race_report(q, H_WAR, s->o_lin, s->o_pc, s->o_blk);
+            race_report(q, H_WAR, s->o_lin, pc64(s->o_pc), s->o_blk);
             return;
         }
         if (s->w_blk < 0 || s->w_blk == B) {
-            s->w_blk = B; s->w_lin = q.lin; s->w_pc = q.pc; s->w_atomic = q.atomic;
-            s->w_fences = fences_of(B);
+            s->w_blk = B; s->w_lin = (uint16_t)q.lin; s->w_pc = pc32(q.pc);
+            s->w_atomic = (uint8_t)q.atomic; s->w_fences = fence_count(B)->count;
         }
         return;
     }
     if (s->r_blk < 0) {
-        s->r_blk = B; s->r_lin = q.lin; s->r_pc = q.pc; s->r_atomic = q.atomic;
+        s->r_blk = B; s->r_lin = (uint16_t)q.lin; s->r_pc = pc32(q.pc); s->r_atomic = (uint8_t)q.atomic;
     } else if (s->r_blk != B && s->o_blk < 0) {
-        s->o_blk = B; s->o_lin = q.lin; s->o_pc = q.pc; s->o_atomic = q.atomic;
+        s->o_blk = B; s->o_lin = (uint16_t)q.lin; s->o_pc = pc32(q.pc); s->o_atomic = (uint8_t)q.atomic;
     }
 }
 
