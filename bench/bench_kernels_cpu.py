@@ -10,7 +10,11 @@ Measures, on this machine:
      same work (the norm as the square root of np.dot, then an in-place multiply when
      clipping), clipping and not, checks on and off: CPU time (this process plus the
      kernel worker) and wall time, NumPy and kernels measured alternately;
-  4. the same partial-norm reduction on Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1,
+  4. kernels.check's cost: the partial-norm kernel (n = 2**16 and 2**20, 16 x 256) as a
+     plain launch, as one launch of the race-detector build (every shared and written-array
+     access recorded), and a whole kernels.check (four schedules, the race detector, the
+     real launch), CPU time;
+  5. the same partial-norm reduction on Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1,
      run in a subprocess; numba must be importable, e.g. from --numba-path).
 Prints medians; numbers depend on the machine and its load (printed with them).
 `--rounds N` repeats the pipeline measurement (default 3), `--no-numba` skips step 4.
@@ -165,6 +169,35 @@ def bench_pipeline(n: int, reps: int, rounds: int = 1) -> dict:
     return out
 
 
+def bench_check(reps: int) -> dict:
+    """kernels.check on the reference partial-norm kernel, and what its race detector costs."""
+    import kernels
+    from autograder.reference import three_kernels as ref
+    from kernels.cpu import launch
+    k = ref.module("cpu").get_function("k_grad_norm_partial")
+    out = {}
+    for n in (1 << 16, 1 << 20):
+        g = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+        p = np.zeros(16, np.float32)
+        args = (g, np.int64(n), p)
+
+        def race():
+            with launch.racecheck():
+                k((16,), (256,), args)
+
+        k((16,), (256,), args)
+        race()                                   # compile both builds outside the timing
+        kernels.check(k, (16,), (256,), args)
+        cpu = lambda fn: statistics.median(timed(fn)[0] for _ in range(reps)) * 1e3
+        plain, raced = cpu(lambda: k((16,), (256,), args)), cpu(race)
+        whole = cpu(lambda: kernels.check(k, (16,), (256,), args))
+        out[f"partial norm n={n}: plain launch, CPU ms"] = plain
+        out[f"partial norm n={n}: race-detector launch, CPU ms"] = raced
+        out[f"partial norm n={n}: race-detector launch vs plain (x)"] = raced / plain
+        out[f"partial norm n={n}: whole kernels.check, CPU ms"] = whole
+    return out
+
+
 NUMBA_SCRIPT = textwrap.dedent('''
     import os, sys, time, numpy as np
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
@@ -228,12 +261,16 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--rounds", type=int, default=3, help="repeat the pipeline measurement")
     ap.add_argument("--no-numba", action="store_true", help="skip the Numba simulator")
+    ap.add_argument("--only-check", action="store_true", help="only the kernels.check costs")
     args = ap.parse_args(argv)
     reps = 5 if args.quick else 15
     rounds = 1 if args.quick else args.rounds
     print(f"machine: {os.cpu_count()} cores, load average {load()} at start")
-    parts = [bench_compile, bench_launch, lambda: bench_pipeline(1 << 22, reps, rounds)]
-    if not args.no_numba:
+    parts = [bench_compile, bench_launch, lambda: bench_pipeline(1 << 22, reps, rounds),
+             lambda: bench_check(reps)]
+    if args.only_check:
+        parts = [lambda: bench_check(reps)]
+    if not args.no_numba and not args.only_check:
         parts.append(lambda: bench_numba(1 << 16, 16, 256, args.numba_path))
     for part in parts:
         r = part()

@@ -10,16 +10,24 @@ schedule's run, where it starts as zeros: a kernel that reads a `__shared__` slo
 wrote in the launch gives different results there.  Such a difference is told apart from a
 race by running that schedule again over 0xFF, and explained (array, index, line) by one
 more run of a build that traces shared reads: an UninitializedSharedError.  A correct
-kernel costs no extra launch.
+kernel costs no extra launch for that.
+
+When every schedule agrees, one more launch, of a build with the race detector
+(GC_RACECHECK, `kernels/cpu/gc_racecheck.h`), records every shared-memory access per
+barrier interval and every access to a written argument per launch, and raises a
+RaceError for the first pair of accesses by two threads (or two blocks) that nothing
+orders and of which one writes: hazards that give the same wrong (or right) answer under
+every thread order.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import RaceError, UninitializedSharedError
+from .errors import CompileError, RaceError, UninitializedSharedError
 from .raw import RawKernel
 from .schedule import parse, schedule
 
@@ -68,13 +76,25 @@ ZERO_FILL = 0x00    # the second schedule's shared memory starts as zeros
 TRACE_FILL = 0xA5   # the tracing run's: a pattern kernels hardly write themselves
 
 
-def _run(kernel, spec, grid, block, args, shared_mem, fill=None, trace=False):
-    """One launch on copies of `args` under schedule `spec`; returns the copies."""
-    from .cpu.launch import POISON, shared_fill
+_globals_before: list = []   # (host array, its contents) of get_global variables, per check
+
+
+def _run(kernel, spec, grid, block, args, shared_mem, fill=None, trace=False, race=False):
+    """One launch on copies of `args` under schedule `spec`; returns the copies.  The
+    module's `get_global` variables start every run as they were when check() began."""
+    from .cpu.launch import POISON, racecheck, shared_fill
+    for arr, saved in _globals_before:
+        arr[...] = saved
     copies = _copies(args)
-    with schedule(spec), shared_fill(POISON if fill is None else fill, trace):
+    with schedule(spec), shared_fill(POISON if fill is None else fill, trace), \
+            (racecheck() if race else _nothing()):
         kernel(grid, block, copies, shared_mem=shared_mem)
     return copies
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def _difference(params, base, res, rtol):
@@ -92,13 +112,24 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
           schedules: Sequence[str] = DEFAULT_SCHEDULES, rtol: float = 1e-5) -> None:
     """Launch under every schedule in `schedules`; RaceError if the outputs differ,
     UninitializedSharedError if they depend on what shared memory held before the launch,
-    else run the launch on `args` (updated as a normal launch would).
+    RaceError if the race detector finds two unordered accesses (one a write) by different
+    threads, else run the launch on `args` (updated as a normal launch would).
 
     Floating-point outputs are compared with relative tolerance `rtol`: atomics on floats
     legitimately sum in different orders."""
     if kernel.backend != "cpu":
         kernel(grid, block, args, shared_mem=shared_mem)
         return
+    global _globals_before
+    saved = _globals_before
+    _globals_before = [(a, a.copy()) for a in getattr(kernel._mod, "globals", {}).values()]
+    try:
+        _check(kernel, grid, block, args, shared_mem, schedules, rtol)
+    finally:
+        _globals_before = saved
+
+
+def _check(kernel, grid, block, args, shared_mem, schedules, rtol) -> None:
     parsed = [parse(s) for s in schedules]
     params = kernel.signature.params
     results = [_run(kernel, sched.spec, grid, block, args, shared_mem,
@@ -119,9 +150,28 @@ def check(kernel: RawKernel, grid, block, args: Sequence[Any], shared_mem: int =
                 f"`__syncthreads()`? `{name}`[{idx}] is {va!r} under schedule "
                 f"'{parsed[0].spec}' but {vb!r} under '{sched.spec}' (grid {grid}, block "
                 f"{block}). Threads may read shared memory only after a barrier that "
-                "follows its write.", kernel=kernel.name, argument=name, index=idx)
+                f"follows its write.{_hazard(kernel, parsed[0].spec, grid, block, args, shared_mem)}",
+                kernel=kernel.name, argument=name, index=idx)
+    try:
+        _run(kernel, parsed[0].spec, grid, block, args, shared_mem, race=True)
+    except CompileError:
+        pass   # the kernel compiled without the detector's hooks: the schedules still ran
+    for arr, before in _globals_before:
+        arr[...] = before
     with schedule(parsed[0].spec):
         kernel(grid, block, args, shared_mem=shared_mem)
+
+
+def _hazard(kernel, spec, grid, block, args, shared_mem) -> str:
+    """The race detector's account of a launch whose output depends on thread order (the
+    two accesses and their lines), as a sentence to append; empty if it finds none."""
+    try:
+        _run(kernel, spec, grid, block, args, shared_mem, race=True)
+    except RaceError as exc:
+        return f" The race detector found: {str(exc).split(': ', 1)[-1]}"
+    except Exception:   # a second opinion only: never hide the first
+        return ""
+    return ""
 
 
 def _explain_uninitialized(kernel, spec, grid, block, args, shared_mem, diff) -> None:

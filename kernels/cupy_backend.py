@@ -10,7 +10,7 @@ from .marshal import Arg
 class CupyModule:
     """`kernel_name` given: one `cupy.RawKernel`; otherwise a `cupy.RawModule`."""
 
-    def __init__(self, code: str, options=(), kernel_name: str | None = None):
+    def __init__(self, code: str, options=(), kernel_name: str | None = None, name_expressions=()):
         import cupy
         self.code = code
         self.options = tuple(options)
@@ -19,7 +19,8 @@ class CupyModule:
         if kernel_name is not None:
             self._functions[kernel_name] = cupy.RawKernel(code, kernel_name, options=self.options)
         else:
-            self._module = cupy.RawModule(code=code, options=self.options)
+            extra = {"name_expressions": list(name_expressions)} if name_expressions else {}
+            self._module = cupy.RawModule(code=code, options=self.options, **extra)
 
     def compile(self) -> None:
         try:
@@ -29,6 +30,11 @@ class CupyModule:
                 fn.compile()
         except Exception as e:
             raise _compile_error(e, self.code, "", self.options) from e
+
+    def get_global(self, name: str):
+        if self._module is None:
+            raise TypeError("get_global needs a RawModule")
+        return self._module.get_global(name)
 
     def function(self, name: str):
         if name not in self._functions:

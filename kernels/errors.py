@@ -41,7 +41,16 @@ class KernelError(RuntimeError):
 
 
 class RaceError(KernelError):
-    """The result of a launch depends on the order its threads run in."""
+    """The result of a launch depends on the order its threads run in, or kernels.check's
+    race detector found two unordered accesses of which one writes.  Then `hazard` is
+    "read-after-write", "write-after-read" or "write-after-write" and `other_line` the
+    line of the earlier access (`line` is the later one's); both None otherwise."""
+
+    def __init__(self, message: str, *, hazard: str | None = None, other_line: int | None = None,
+                 **where):
+        super().__init__(message, **where)
+        self.hazard = hazard
+        self.other_line = other_line
 
 
 class UninitializedSharedError(KernelError):

@@ -1,10 +1,12 @@
 """Check a launch's arguments against the kernel's parameter list, as CuPy would pass them.
 
 CuPy does not type-check: a Python int always travels as a 64-bit `long long`, a Python
-float as a `double`, a numpy scalar with its own width, an array as its data pointer.  A
-kernel that declares `int n` and gets a Python int reads garbage on the GPU.  Both backends
-run these checks first and raise a TypeError that names the parameter, its C type and what
-was passed.
+float as a `double`, a numpy scalar with its own width, an array as its data pointer.  The
+driver copies as many bytes as the kernel's parameter has: for a Python int passed to an
+`int` that is the low 4 bytes, right when the value fits (so it is accepted when it fits);
+for a Python float passed to a `float` it is half of a double's bits, garbage (so it is
+refused).  Both backends run these checks first and raise a TypeError that names the
+parameter, its C type and what was passed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .signature import C_DTYPES, C_VECTORS, Param, Signature
+from .signature import BF16_TYPES, C_DTYPES, C_VECTORS, Param, Signature
 
 _INT64_TYPES = {"long long", "long", "int64_t", "ptrdiff_t",
                 "unsigned long long", "unsigned long", "uint64_t", "size_t"}
@@ -89,6 +91,11 @@ def _check_one(kernel: str, p: Param, a: Any, array_kind: str) -> Arg:
         return Arg(p, array=_check_array(where, p, a, array_kind))
     if _is_array(a):
         raise TypeError(f"{where} is a scalar, but an array was passed")
+    if p.ctype in BF16_TYPES:
+        if isinstance(a, np.generic) and a.dtype.itemsize == 2 and a.dtype.name in ("uint16", "bfloat16"):
+            return Arg(p, value=a.tobytes())
+        raise TypeError(f"{where}: pass a bfloat16 value as its 16 bits, numpy.uint16 (or an "
+                        f"ml_dtypes.bfloat16 scalar); got {type(a).__name__}")
     dt = C_DTYPES.get(p.ctype)
     if dt is None:
         raise TypeError(f"{where}: kernels cannot pass a value of type `{p.ctype}`; "
@@ -104,14 +111,18 @@ def _check_one(kernel: str, p: Param, a: Any, array_kind: str) -> Arg:
                             f"pass {_numpy_name(dt)}({p.name})")
         return Arg(p, value=struct.pack("?", a))
     if isinstance(a, int):
-        if p.ctype not in _INT64_TYPES:
+        if dt.kind not in "iu":
             raise TypeError(f"{where} got a Python int, which CuPy passes as a 64-bit "
                             f"`long long` ({dt.itemsize * 8}-bit `{p.ctype}` expected); "
                             f"pass {_numpy_name(dt)}({p.name})")
-        try:
-            return Arg(p, value=struct.pack("<" + _STRUCT_CODES[dt.name], a))
-        except struct.error:
-            raise TypeError(f"{where}: {a} does not fit in `{p.ctype}`") from None
+        info = np.iinfo(dt)
+        if not info.min <= a <= info.max:
+            narrow = "" if p.ctype in _INT64_TYPES else (
+                f"; CuPy passes a Python int as a 64-bit `long long`, of which the GPU reads "
+                f"only the low {dt.itemsize} bytes")
+            raise TypeError(f"{where}: {a} does not fit in the {dt.itemsize * 8}-bit "
+                            f"`{p.ctype}` (range {info.min}..{info.max}){narrow}")
+        return Arg(p, value=struct.pack("<" + _STRUCT_CODES[dt.name], a))
     if isinstance(a, float):
         if p.ctype != "double":
             raise TypeError(f"{where} got a Python float, which CuPy passes as a 64-bit "
@@ -138,6 +149,11 @@ def _check_array(where: str, p: Param, a: Any, array_kind: str):
                         f"packed; pass {'numpy' if array_kind == 'numpy' else 'cupy'}"
                         f".ascontiguousarray({p.name})")
     want = p.dtype
+    if p.ctype in BF16_TYPES:
+        if a.dtype.name not in ("uint16", "bfloat16"):
+            raise TypeError(f"{where} points to bfloat16 values, but a {a.dtype.name} array was "
+                            "passed; pass their bits as a uint16 array (or an ml_dtypes.bfloat16 array)")
+        return a
     if p.ctype in ("void", "char", "unsigned char") and p.pointer:
         want = None  # raw bytes: any array
     if p.ctype not in C_DTYPES and p.ctype not in C_VECTORS and p.ctype != "void":

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from . import marshal, select
-from .signature import Signature, find_kernels
+from .signature import Signature, resolve
 
 
-def _module(code: str, options, backend: str, filename: str, kernel_name: str | None = None):
+def _module(code: str, options, backend: str, filename: str, kernel_name: str | None = None,
+            name_expressions=()):
     if backend == "cupy":
         from .cupy_backend import CupyModule
-        return CupyModule(code, options, kernel_name)
+        return CupyModule(code, options, kernel_name, name_expressions)
     from .cpu.module import CpuModule
-    return CpuModule(code, options, filename)
+    return CpuModule(code, options, filename, name_expressions)
 
 
 class RawKernel:
@@ -31,7 +32,8 @@ class RawKernel:
         self.backend = backend or select.backend()
         if self.backend not in select.BACKENDS:
             raise ValueError(f"`backend` must be 'cpu' or 'cupy', got {backend!r}")
-        self._mod = _module_obj or _module(code, self.options, self.backend, f"{name}.cu", name)
+        self._mod = _module_obj or _module(code, self.options, self.backend,
+                                           f"{_file_stem(name)}.cu", name)
         self._sig: Signature | None = None
 
     @property
@@ -41,7 +43,7 @@ class RawKernel:
             if self.backend == "cpu":
                 self._sig = self._mod.signature(self.name)
             else:
-                sig = find_kernels(self.code).get(self.name)
+                sig = resolve(self.code, self.name)
                 if sig is None:
                     self._mod.function(self.name)  # let CuPy report it
                     raise TypeError(f"{self.name}: cannot parse this kernel's parameter list")
@@ -76,14 +78,25 @@ class RawKernel:
         return f"<kernels.RawKernel {self.name!r} on {self.backend}>"
 
 
-class RawModule:
-    """Several kernels from one source: `RawModule(code=...).get_function(name)`."""
+def _file_stem(name: str) -> str:
+    """`fx3<float>` -> `fx3` (the file name compiler messages cite)."""
+    return name.split("<")[0].strip() or "kernel"
 
-    def __init__(self, *, code: str, options: Sequence[str] = (), backend: str | None = None):
+
+class RawModule:
+    """Several kernels from one source: `RawModule(code=...).get_function(name)`.
+
+    As in CuPy, `name_expressions` lists template instances (`"fx3<float>"`) and C++
+    (not extern "C") kernels to make; `get_function` then takes those exact strings."""
+
+    def __init__(self, *, code: str, options: Sequence[str] = (), name_expressions=None,
+                 backend: str | None = None):
         self.code = code
         self.options = tuple(options)
+        self.name_expressions = tuple(name_expressions or ())
         self.backend = backend or select.backend()
-        self._mod = _module(code, self.options, self.backend, "module.cu")
+        self._mod = _module(code, self.options, self.backend, "module.cu",
+                            name_expressions=self.name_expressions)
         self._functions: dict[str, RawKernel] = {}
 
     def get_function(self, name: str) -> RawKernel:
@@ -94,7 +107,12 @@ class RawModule:
         return self._functions[name]
 
     def compile(self) -> None:
-        if self.backend == "cpu":
-            self._mod.compile()
-        else:
-            self._mod.compile()
+        self._mod.compile()
+
+    def get_global(self, name: str):
+        """File-scope `__constant__`/`__device__` variable `name`.  CuPy: its device
+        memory (`cupy.cuda.MemoryPointer`; wrap it as `cupy.ndarray(shape, dtype, ptr)`).
+        CPU backend: a NumPy array of the variable's declared type and shape; what it holds
+        when a kernel of this module is launched is what the kernel sees (a `__device__`
+        variable is copied back after each launch)."""
+        return self._mod.get_global(name)

@@ -7,7 +7,7 @@ its C type, and whether it is a pointer (and to const data).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,8 +23,12 @@ C_DTYPES: dict[str, np.dtype] = {
         "int8_t": "int8", "uint8_t": "uint8", "int16_t": "int16", "uint16_t": "uint16",
         "int32_t": "int32", "uint32_t": "uint32", "int64_t": "int64", "uint64_t": "uint64",
         "size_t": "uint64", "ptrdiff_t": "int64", "__half": "float16", "half": "float16",
+        # glibc's <sys/types.h> names, which CUDA sources use as if built in
+        "uint": "uint32", "ushort": "uint16", "ulong": "uint64",
     }.items()},
 }
+# bfloat16 has no numpy dtype: arrays of its bits (uint16) or ml_dtypes.bfloat16 pass.
+BF16_TYPES = {"__nv_bfloat16", "nv_bfloat16"}
 # Vector types: (element dtype, element count) -- a float4* may point into a float32 array.
 C_VECTORS: dict[str, tuple[np.dtype, int]] = {
     f"{base}{n}": (np.dtype(dt), n)
@@ -63,6 +67,8 @@ class Param:
     @property
     def itemsize(self) -> int | None:
         """Bytes of one pointee (for a pointer) or of the value."""
+        if self.ctype in BF16_TYPES:
+            return 2
         if self.ctype in C_VECTORS:
             dt, n = C_VECTORS[self.ctype]
             return dt.itemsize * n
@@ -76,10 +82,54 @@ class Signature:
     params: tuple[Param, ...]
     line: int
     templated: bool = False
+    extern_c: bool = True                   # declared extern "C" (else its symbol is mangled)
+    template_params: tuple[str, ...] = ()   # `template <class T, int N>`: ("T", "N")
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+
+def split_expression(expr: str) -> tuple[str, list[str]]:
+    """`"fx3<float, 4>"` -> ("fx3", ["float", "4"]); a plain name has no arguments."""
+    expr = expr.strip()
+    m = re.fullmatch(r"([A-Za-z_]\w*)\s*(?:<(.*)>)?", expr, re.S)
+    if not m:
+        raise ValueError(f"{expr!r} is not a kernel name or a template instance like 'k<float>'")
+    if m.group(2) is None:
+        return m.group(1), []
+    inner = m.group(2)
+    return m.group(1), [" ".join(inner[a:b].split()) for a, b in split_params(inner)]
+
+
+def instantiate(sig: Signature, expr: str) -> Signature:
+    """The signature of template kernel instance `expr` (e.g. "fx3<float>"): template
+    type parameters in the parameter list replaced by the instance's arguments."""
+    name, targs = split_expression(expr)
+    if len(targs) > len(sig.template_params):
+        raise ValueError(f"{expr}: `{name}` takes {len(sig.template_params)} template "
+                         f"argument(s), {len(targs)} given")
+    subst = dict(zip(sig.template_params, targs))
+    params = []
+    for p in sig.params:
+        base = p.ctype.rstrip("*")
+        if base in subst:
+            p = replace(p, ctype=_canonical(subst[base]) + p.ctype[len(base):])
+        params.append(p)
+    return replace(sig, name=expr, params=tuple(params), templated=False)
+
+
+def resolve(code: str, expr: str, kernels: dict[str, Signature] | None = None) -> Signature | None:
+    """The signature of `expr`, a kernel name or a template instance ("k<float>")."""
+    kernels = find_kernels(code) if kernels is None else kernels
+    try:
+        name, targs = split_expression(expr)
+    except ValueError:
+        return None
+    sig = kernels.get(name)
+    if sig is None or not (targs or sig.templated):
+        return sig
+    return instantiate(sig, expr) if sig.templated else None
 
 
 def mask_source(code: str) -> str:
@@ -166,7 +216,43 @@ def function_params(masked: str, qualifier_at: int) -> tuple[str, int, int] | No
         return before.group(1), m.start(), matching_paren(masked, m.start())
 
 
+def _strip_default(text: str) -> str:
+    """`int* p = NULL` -> `int* p` (a default argument, at the top level of the item)."""
+    depth = 0
+    for i, c in enumerate(text):
+        if c in "(<[":
+            depth += 1
+        elif c in ")>]":
+            depth -= 1
+        elif c == "=" and depth == 0:
+            return text[:i]
+    return text
+
+
+_TYPEDEF = re.compile(r"\btypedef\s+([A-Za-z_][\w\s]*?)\s+([A-Za-z_]\w*)\s*;")
+_USING = re.compile(r"\busing\s+([A-Za-z_]\w*)\s*=\s*([A-Za-z_][\w\s]*?)\s*;")
+
+
+def typedefs(masked: str) -> dict[str, str]:
+    """Scalar aliases the source defines (`typedef unsigned int uint_t;`, `using real =
+    float;`), resolved to the C type they name."""
+    found: dict[str, str] = {}
+    pairs = [(m.group(2), m.group(1)) for m in _TYPEDEF.finditer(masked)]
+    pairs += [(m.group(1), m.group(2)) for m in _USING.finditer(masked)]
+    for alias, target in pairs:
+        ctype = _canonical(" ".join(w for w in target.split() if w not in _QUALIFIERS))
+        found[alias] = found.get(ctype, ctype)
+    return found
+
+
+def _canonical(ctype: str) -> str:
+    ctype = re.sub(r"\bunsigned$", "unsigned int", ctype)
+    ctype = re.sub(r"\b(long long|long|short) int$", r"\1", ctype)
+    return "unsigned int" if ctype == "unsigned" else ctype
+
+
 def parse_param(text: str, index: int) -> Param:
+    text = _strip_default(text)
     tokens = re.findall(r"[A-Za-z_]\w*|\*|&|\[|\]|::|<|>", text)
     stars = tokens.count("*") + tokens.count("[")
     idents = [t for t in tokens if re.match(r"[A-Za-z_]", t)]
@@ -177,11 +263,7 @@ def parse_param(text: str, index: int) -> Param:
         words = words[:-1]
     first_star = tokens.index("*") if "*" in tokens else len(tokens)
     const = "const" in tokens[:first_star]
-    ctype = " ".join(words)
-    ctype = re.sub(r"\bunsigned$", "unsigned int", ctype)
-    ctype = re.sub(r"\b(long long|long|short) int$", r"\1", ctype)
-    if ctype == "unsigned":
-        ctype = "unsigned int"
+    ctype = _canonical(" ".join(words))
     if "&" in tokens or "::" in tokens or "<" in tokens:
         ctype = text.strip()  # references and templates are reported as unsupported
     if stars > 1:
@@ -193,6 +275,7 @@ def parse_param(text: str, index: int) -> Param:
 def find_kernels(code: str) -> dict[str, Signature]:
     """All `__global__` functions defined in `code`, by name."""
     masked = mask_source(code)
+    aliases = typedefs(masked)
     kernels: dict[str, Signature] = {}
     for m in _FUNC.finditer(masked):
         found = function_params(masked, m.end())
@@ -206,16 +289,93 @@ def find_kernels(code: str) -> dict[str, Signature]:
             text = inner_masked[a:b]
             if text.strip() == "void":
                 continue
-            params.append(parse_param(text, k))
-        head = masked[max(0, masked.rfind(";", 0, m.start())):m.start()]
-        templated = bool(re.search(r"\btemplate\s*<", head))
+            p = parse_param(text, k)
+            base = p.ctype.rstrip("*")
+            if base in aliases:
+                p = replace(p, ctype=aliases[base] + p.ctype[len(base):])
+            params.append(p)
+        start = max(masked.rfind(";", 0, m.start()), masked.rfind("}", 0, m.start()),
+                    masked.rfind("{", 0, m.start()))
+        head = masked[start + 1:m.start()]
+        tmpl = _template_params(head)
         line = code.count("\n", 0, m.start()) + 1
         del inner
-        kernels[name] = Signature(name, tuple(params), line, templated)
+        # a definition keeps the linkage an earlier declaration gave it
+        extern_c = _extern_c(masked, m.start(), head) or (name in kernels and kernels[name].extern_c)
+        kernels[name] = Signature(name, tuple(params), line, tmpl is not None, extern_c, tmpl or ())
     return kernels
 
 
+def _template_params(head: str) -> tuple[str, ...] | None:
+    """Names of the template parameters declared in `head` (None: not a template)."""
+    m = re.search(r"\btemplate\s*<", head)
+    if not m:
+        return None
+    depth, i = 1, m.end()
+    while i < len(head) and depth:
+        depth += {"<": 1, ">": -1}.get(head[i], 0)
+        i += 1
+    inner = head[m.end():i - 1]
+    names = []
+    for a, b in split_params(inner):
+        item = _strip_default(inner[a:b])
+        words = re.findall(r"[A-Za-z_]\w*", item)
+        if words:
+            names.append(words[-1])
+    return tuple(names)
+
+
+def _extern_c(masked: str, at: int, head: str) -> bool:
+    """Whether the function at `at` is declared extern "C", directly or in a block."""
+    if re.search(r'\bextern\s*"\s*C?\s*"', head):
+        return True
+    opens: list[int] = []
+    for m in re.finditer(r"[{}]", masked[:at]):
+        if m.group() == "{":
+            opens.append(m.start())
+        elif opens:
+            opens.pop()
+    return any(re.search(r'\bextern\s*"\s*C?\s*"\s*$', masked[max(0, o - 40):o]) for o in opens)
+
+
+@dataclass(frozen=True)
+class Global:
+    """A file-scope `__constant__` or `__device__` variable: `__constant__ float c[16];`."""
+
+    name: str
+    ctype: str
+    shape: tuple[int, ...]
+    constant: bool
+    line: int
+
+
+_GLOBAL = re.compile(r"\b(__constant__|__device__)\s+((?:const\s+|volatile\s+|unsigned\s+|signed\s+|"
+                     r"long\s+|short\s+)*[A-Za-z_]\w*)\s+([A-Za-z_]\w*)\s*((?:\[[^\]\n]*\]\s*)*)\s*[=;]")
+
+
+def find_globals(code: str) -> dict[str, Global]:
+    """The `__constant__`/`__device__` variables at file scope whose size is a literal."""
+    masked = mask_source(code)
+    found: dict[str, Global] = {}
+    for m in _GLOBAL.finditer(masked):
+        depth = masked.count("{", 0, m.start()) - masked.count("}", 0, m.start())
+        if depth != 0:
+            continue
+        ctype = _canonical(" ".join(w for w in m.group(2).split() if w not in _QUALIFIERS))
+        if ctype in ("void", "inline") or m.group(2).split()[-1] in ("__device__", "__global__"):
+            continue
+        dims = re.findall(r"\[([^\]]*)\]", m.group(4))
+        try:
+            shape = tuple(int(d.strip().rstrip("uUlL"), 0) for d in dims)
+        except ValueError:
+            continue
+        found[m.group(3)] = Global(m.group(3), ctype, shape, m.group(1) == "__constant__",
+                                   code.count("\n", 0, m.start()) + 1)
+    return found
+
+
 def needs_fibers(code: str) -> bool:
-    """Whether the source uses a barrier or warp operation (else threads run as calls)."""
+    """Whether the source uses a barrier, a warp operation or `volatile` (whose accesses run
+    lane by lane in step, gc_sched.h); else threads run as plain calls."""
     return bool(re.search(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
-                          r"|__activemask|__lanemask", mask_source(code)))
+                          r"|__activemask|__lanemask|\bvolatile\b|cooperative_groups", mask_source(code)))

@@ -29,8 +29,8 @@ def prelude_digest() -> str:
     invalidates the cache."""
     h = hashlib.sha256()
     translator = [HERE / "rewrite.py", HERE / "translate.py", HERE.parent / "signature.py"]
-    for p in sorted(HERE.glob("*.h")) + translator:
-        h.update(p.name.encode())
+    for p in sorted(HERE.glob("*.h")) + sorted((HERE / "include").rglob("*.h")) + translator:
+        h.update(str(p.relative_to(HERE.parent)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()
 

@@ -33,38 +33,43 @@ __forceinline__ T int_rmw(T* p, Op op) {
 }  // namespace gc
 
 #define GC_INT_ATOMICS(T)                                                                   \
-    __forceinline__ T atomicAdd(T* p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); } \
-    __forceinline__ T atomicExch(T* p, T v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); } \
-    __forceinline__ T atomicMin(T* p, T v) { return ::gc::int_rmw(p, [v](T o) { return v < o ? v : o; }); } \
-    __forceinline__ T atomicMax(T* p, T v) { return ::gc::int_rmw(p, [v](T o) { return v > o ? v : o; }); } \
-    __forceinline__ T atomicAnd(T* p, T v) { return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); } \
-    __forceinline__ T atomicOr(T* p, T v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); } \
-    __forceinline__ T atomicXor(T* p, T v) { return __atomic_fetch_xor(p, v, __ATOMIC_RELAXED); } \
-    __forceinline__ T atomicCAS(T* p, T compare, T v) { ::gc::a_cas(p, &compare, v); return compare; }
+    __forceinline__ T atomicAdd(T* p, T v) { GC_RACE_ATOMIC(p); return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); } \
+    __forceinline__ T atomicExch(T* p, T v) { GC_RACE_ATOMIC(p); return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); } \
+    __forceinline__ T atomicMin(T* p, T v) { GC_RACE_ATOMIC(p); return ::gc::int_rmw(p, [v](T o) { return v < o ? v : o; }); } \
+    __forceinline__ T atomicMax(T* p, T v) { GC_RACE_ATOMIC(p); return ::gc::int_rmw(p, [v](T o) { return v > o ? v : o; }); } \
+    __forceinline__ T atomicAnd(T* p, T v) { GC_RACE_ATOMIC(p); return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); } \
+    __forceinline__ T atomicOr(T* p, T v) { GC_RACE_ATOMIC(p); return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); } \
+    __forceinline__ T atomicXor(T* p, T v) { GC_RACE_ATOMIC(p); return __atomic_fetch_xor(p, v, __ATOMIC_RELAXED); } \
+    __forceinline__ T atomicCAS(T* p, T compare, T v) { GC_RACE_ATOMIC(p); ::gc::a_cas(p, &compare, v); return compare; }
 
 GC_INT_ATOMICS(int)
 GC_INT_ATOMICS(unsigned int)
 GC_INT_ATOMICS(unsigned long long)
 #undef GC_INT_ATOMICS
 
-__forceinline__ long long atomicMin(long long* p, long long v) { return ::gc::int_rmw(p, [v](long long o) { return v < o ? v : o; }); }
-__forceinline__ long long atomicMax(long long* p, long long v) { return ::gc::int_rmw(p, [v](long long o) { return v > o ? v : o; }); }
-__forceinline__ int atomicSub(int* p, int v) { return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
-__forceinline__ unsigned int atomicSub(unsigned int* p, unsigned int v) { return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
-__forceinline__ unsigned short atomicCAS(unsigned short* p, unsigned short c, unsigned short v) { ::gc::a_cas(p, &c, v); return c; }
+__forceinline__ long long atomicMin(long long* p, long long v) { GC_RACE_ATOMIC(p); return ::gc::int_rmw(p, [v](long long o) { return v < o ? v : o; }); }
+__forceinline__ long long atomicMax(long long* p, long long v) { GC_RACE_ATOMIC(p); return ::gc::int_rmw(p, [v](long long o) { return v > o ? v : o; }); }
+__forceinline__ int atomicSub(int* p, int v) { GC_RACE_ATOMIC(p); return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+__forceinline__ unsigned int atomicSub(unsigned int* p, unsigned int v) { GC_RACE_ATOMIC(p); return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+__forceinline__ unsigned short atomicCAS(unsigned short* p, unsigned short c, unsigned short v) { GC_RACE_ATOMIC(p); ::gc::a_cas(p, &c, v); return c; }
 __forceinline__ unsigned int atomicInc(unsigned int* p, unsigned int v) {
+    GC_RACE_ATOMIC(p);
     return ::gc::int_rmw(p, [v](unsigned int o) { return o >= v ? 0u : o + 1u; });
 }
 __forceinline__ unsigned int atomicDec(unsigned int* p, unsigned int v) {
+    GC_RACE_ATOMIC(p);
     return ::gc::int_rmw(p, [v](unsigned int o) { return (o == 0u || o > v) ? v : o - 1u; });
 }
 __forceinline__ float atomicAdd(float* p, float v) {
+    GC_RACE_ATOMIC(p);
     return ::gc::float_rmw<float, unsigned int>(p, [v](float o) { return o + v; });
 }
 __forceinline__ double atomicAdd(double* p, double v) {
+    GC_RACE_ATOMIC(p);
     return ::gc::float_rmw<double, unsigned long long>(p, [v](double o) { return o + v; });
 }
 __forceinline__ float atomicExch(float* p, float v) {
+    GC_RACE_ATOMIC(p);
     return ::gc::float_rmw<float, unsigned int>(p, [v](float) { return v; });
 }
 

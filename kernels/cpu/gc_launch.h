@@ -177,6 +177,7 @@ inline void* run_slot(void*) {
 #ifdef GC_TRACE_SHARED
         shared_trace_flush();
 #endif
+        GC_RACE_FLUSH();
         b.cur = nullptr;
     }
     t_block = nullptr;
@@ -207,6 +208,7 @@ inline int run_grid(LaunchDesc* d, fiber_fn fn, void* arg, bool fibers) {
     if (g_crash) g_crash->lib_base = d->lib_base;
     install_handlers();
     ensure_altstack();
+    GC_RACE_LAUNCH();
 
     g_grid.total = (uint64_t)d->grid[0] * d->grid[1] * d->grid[2];
     g_grid.threads_per_block = (int)(d->block[0] * d->block[1] * d->block[2]);

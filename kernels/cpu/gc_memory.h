@@ -22,8 +22,11 @@
 #include <type_traits>
 #include "gc_builtins.h"
 #include "gc_report.h"
+#include "gc_race.h"
 
 namespace gc {
+
+inline void lockstep_point();   // gc_sched.h: a `volatile` access waits for the other lanes
 
 // A string usable as a template argument: the name of a __shared__ array.
 template <size_t N>
@@ -52,6 +55,11 @@ template <class T>
     return *reinterpret_cast<T*>(dummy);
 }
 
+template <class T> struct ptr;
+template <class T> struct is_ptr_t : std::false_type {};
+template <class T> struct is_ptr_t<ptr<T>> : std::true_type {};
+template <class U> constexpr bool is_ptr_v = is_ptr_t<std::decay_t<U>>::value;
+
 template <class T>
 struct ptr {
     T* base = nullptr;       // start of the array (as passed)
@@ -65,6 +73,11 @@ struct ptr {
     ptr(T* b, long long o, long long ext, const char* nm) : base(b), off(o), n(ext), name(nm) {}
     template <class U, class = std::enable_if_t<std::is_convertible_v<U*, T*>>>
     ptr(const ptr<U>& o) : base(o.base), off(o.off), n(o.n), name(o.name) {}
+    // from an object that converts to T* itself (the samples' SharedMemory<T>): unchecked
+    template <class U>
+        requires(std::is_class_v<std::decay_t<U>> && !is_ptr_v<U> &&
+                 !requires { std::decay_t<U>::gc_shared_view; } && std::is_convertible_v<U&, T*>)
+    ptr(U&& u) : base(static_cast<T*>(u)) {}
 
     T* get() const { return base + off; }
     operator T*() const { return base + off; }
@@ -72,12 +85,15 @@ struct ptr {
     explicit operator V*() const { return (V*)(base + off); }   // C-style casts: unchecked
 
     [[gnu::always_inline]] T& at(long long i) const {
+        if constexpr (std::is_volatile_v<T>) lockstep_point();
 #ifndef GC_NO_BOUNDS
         long long k = off + i;
         if (__builtin_expect(n >= 0 && (unsigned long long)k >= (unsigned long long)n, 0))
             return bounds_fault<T>(E_OUT_OF_BOUNDS, name, k, n, std::is_const_v<T>);
+        GC_RACE_ACCESS(__builtin_addressof(base[k]), (int)sizeof(T), name, k, nullptr, 0, (int)sizeof(T));
         return base[k];
 #else
+        GC_RACE_ACCESS(__builtin_addressof(base[off + i]), (int)sizeof(T), name, off + i, nullptr, 0, (int)sizeof(T));
         return base[off + i];
 #endif
     }
@@ -209,17 +225,24 @@ inline void shared_trace_flush() {
 #endif
 
 template <class T> struct is_shared_array : std::false_type {};
+template <class T> struct shared_elem { using type = T; };   // innermost element type
 
 template <class T, long long N, lit Name>
 struct shared_array {
     T data[N];
+    static constexpr bool gc_shared_view = true;   // converts to ptr<U> by itself
 
     [[gnu::always_inline]] T& at(long long i) {
+        if constexpr (std::is_volatile_v<T>) lockstep_point();
 #ifndef GC_NO_BOUNDS
         if (__builtin_expect((unsigned long long)i >= (unsigned long long)N, 0))
             return bounds_fault<T>(E_SHARED_BOUNDS, Name.s, i, N, false);
 #endif
-        if constexpr (!is_shared_array<T>::value) GC_SHARED_TRACE(&data[i], Name.s, i, N);
+        if constexpr (!is_shared_array<T>::value) {
+            GC_SHARED_TRACE(&data[i], Name.s, i, N);
+            GC_RACE_ACCESS(__builtin_addressof(data[i]), (int)sizeof(T), Name.s, i, data, (long long)sizeof(data),
+                           (int)sizeof(T));
+        }
         return data[i];
     }
     template <class I, class = std::enable_if_t<std::is_integral_v<I>>>
@@ -231,6 +254,19 @@ struct shared_array {
 };
 template <class T, long long N, lit Name>
 struct is_shared_array<shared_array<T, N, Name>> : std::true_type {};
+template <class T, long long N, lit Name>
+struct shared_elem<shared_array<T, N, Name>> { using type = typename shared_elem<T>::type; };
+
+// shared_enter of a whole (possibly 2-D) array: the race detector learns its name and
+// element size, so an access through a plain pointer into it is named too.
+template <class T, long long N, lit Name>
+[[gnu::always_inline]] inline void shared_enter(shared_array<T, N, Name>* a, size_t bytes,
+                                                unsigned long long& serial) {
+    shared_enter((void*)a, bytes, serial);
+#ifdef GC_RACECHECK
+    race_shared_array(a, (long long)bytes, Name.s, (int)sizeof(typename shared_elem<T>::type));
+#endif
+}
 
 // Dynamic shared memory of the running block (`shared_mem` bytes of the launch).
 inline thread_local unsigned char* t_dyn_shared = nullptr;
@@ -238,22 +274,33 @@ inline long long g_dyn_shared_bytes = 0;
 
 template <class T, lit Name>
 struct extern_shared {
+    static constexpr bool gc_shared_view = true;
     static T* data() { return reinterpret_cast<T*>(t_dyn_shared); }
     static long long extent() { return g_dyn_shared_bytes / (long long)sizeof(T); }
 
     [[gnu::always_inline]] T& at(long long i) const {
+        if constexpr (std::is_volatile_v<T>) lockstep_point();
 #ifndef GC_NO_BOUNDS
         if (__builtin_expect((unsigned long long)i >= (unsigned long long)extent(), 0))
             return bounds_fault<T>(E_SHARED_BOUNDS, Name.s, i, extent(), false);
 #endif
         GC_SHARED_TRACE(&data()[i], Name.s, i, extent());
+        GC_RACE_ACCESS(__builtin_addressof(data()[i]), (int)sizeof(T), Name.s, i, data(), g_dyn_shared_bytes, (int)sizeof(T));
         return data()[i];
     }
     template <class I, class = std::enable_if_t<std::is_integral_v<I>>>
     [[gnu::always_inline]] T& operator[](I i) const { return at((long long)i); }
-    operator T*() const { return data(); }
+    operator T*() const { enter(); return data(); }
     template <class U, class = std::enable_if_t<std::is_convertible_v<T*, U*>>>
-    operator ptr<U>() const { return ptr<U>(data(), 0, extent(), Name.s); }
+    operator ptr<U>() const { enter(); return ptr<U>(data(), 0, extent(), Name.s); }
+    template <class V>
+    explicit operator V*() const { enter(); return (V*)data(); }   // C-style casts: unchecked
+    // the race detector learns the array's name (accesses through pointers are named)
+    static void enter() {
+#ifdef GC_RACECHECK
+        race_shared_array(data(), g_dyn_shared_bytes, Name.s, (int)sizeof(T));
+#endif
+    }
     T* operator+(long long i) const { return data() + i; }
 };
 
@@ -266,3 +313,16 @@ template <class T>
 __forceinline__ T __ldg(::gc::ptr<const T> p) { return *p; }
 template <class T>
 __forceinline__ T __ldg(::gc::ptr<T> p) { return *p; }
+
+// Cache-hinted loads and stores (__ldcs, __stcs, ...): plain ones on the CPU.
+#define GC_LOAD_HINT(F) \
+    template <class T> __forceinline__ T F(const T* p) { return *p; } \
+    template <class T> __forceinline__ T F(::gc::ptr<const T> p) { return *p; } \
+    template <class T> __forceinline__ T F(::gc::ptr<T> p) { return *p; }
+#define GC_STORE_HINT(F) \
+    template <class T> __forceinline__ void F(T* p, T v) { *p = v; } \
+    template <class T> __forceinline__ void F(::gc::ptr<T> p, T v) { *p = v; }
+GC_LOAD_HINT(__ldcg) GC_LOAD_HINT(__ldca) GC_LOAD_HINT(__ldcs) GC_LOAD_HINT(__ldlu) GC_LOAD_HINT(__ldcv)
+GC_STORE_HINT(__stcg) GC_STORE_HINT(__stcs) GC_STORE_HINT(__stwb) GC_STORE_HINT(__stwt)
+#undef GC_LOAD_HINT
+#undef GC_STORE_HINT

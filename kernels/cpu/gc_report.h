@@ -17,6 +17,8 @@ enum ErrorKind : int32_t {
     E_BARRIER = 3,         // divergent __syncthreads / exited threads / warp deadlock
     E_INTERNAL = 4,
     E_SHARED_UNINIT = 5,   // __shared__ slot read before any thread wrote it (GC_TRACE_SHARED)
+    E_WARP = 6,            // a warp operation used outside its rules (a shuffle outside its mask)
+    E_RACE = 7,            // two threads' unordered accesses, one a write (GC_RACECHECK)
 };
 
 struct ErrorRecord {
@@ -31,6 +33,13 @@ struct ErrorRecord {
     int32_t pad;
     char name[64];         // the array's name
     char msg[320];
+    // The other access of a race (GC_RACECHECK): code address, block, thread.
+    uint64_t pc2;
+    uint32_t block2[3];
+    uint32_t thread2[3];
+    int32_t hazard;        // 1 read-after-write, 2 write-after-read, 3 write-after-write
+    int32_t space;         // 0 __shared__, 1 global
+    uint64_t addr;         // the address (global: mapped back to the argument by Python)
 };
 
 inline ErrorRecord* g_error = nullptr;

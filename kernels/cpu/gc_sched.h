@@ -16,11 +16,14 @@
 #include "gc_builtins.h"
 #include "gc_fiber.h"
 #include "gc_report.h"
+#include "gc_race.h"
 
 namespace gc {
 
 enum Schedule : int32_t { S_FORWARD = 0, S_REVERSE = 1, S_RANDOM = 2 };
-enum FiberState : int32_t { F_READY = 0, F_AT_BLOCK = 1, F_AT_WARP = 2, F_DONE = 3 };
+// F_AT_YIELD: stopped at a point that synchronises nothing (`__activemask()`, a `volatile`
+// access); released after the pass, when every other fiber has run up to its own stop.
+enum FiberState : int32_t { F_READY = 0, F_AT_BLOCK = 1, F_AT_WARP = 2, F_DONE = 3, F_AT_YIELD = 4 };
 
 struct Fiber {
     Context ctx;
@@ -29,6 +32,7 @@ struct Fiber {
     int32_t line;   // line of the barrier it waits at
     int32_t lin;    // linear thread index in the block
     uint3 tid;
+    unsigned result;   // what __activemask() returns when released
 };
 
 struct Warp {
@@ -37,6 +41,7 @@ struct Warp {
     unsigned gen;        // completed warp operations
     int32_t line;
     unsigned ballot[2];
+    unsigned part[2];    // lanes that took part in the operation (double-buffered)
     unsigned long long slot[2][32];   // values exchanged by shuffles (double-buffered)
 };
 
@@ -57,6 +62,7 @@ struct Block {
     int bar_line = 0;     // line the first of them waits at
     bool bar_mixed = false;   // some wait at another line
     bool warp_used = false;   // a warp operation ran in this block: always rescan
+    int nyield = 0;           // fibers stopped at F_AT_YIELD in this pass
     uint64_t rng = 0;
     StackPool* pool = nullptr;
     uint3* tid_slot = nullptr;   // this OS thread's t_thread_idx (for error reports)
@@ -160,9 +166,12 @@ inline void suspend(Block* b, int32_t state, int line) {
     Fiber* f = b->cur;
     f->state = state;
     f->line = line;
+    GC_RACE_FLUSH();
     if (state == F_AT_BLOCK) {
         if (b->nbar++ == 0) b->bar_line = line;
         else if (line != b->bar_line) b->bar_mixed = true;
+    } else if (state == F_AT_YIELD) {
+        ++b->nyield;
     } else {
         b->warp_used = true;
     }
@@ -172,6 +181,7 @@ inline void suspend(Block* b, int32_t state, int line) {
 inline void fiber_main(void* p) {
     Fiber* f = (Fiber*)p;
     g_thread_fn(g_thread_arg);
+    GC_RACE_FLUSH();
     f->state = F_DONE;
     Block* b = t_block;
     ++b->ndone;
@@ -211,12 +221,39 @@ inline bool release_warps(Block* b) {
         if ((wp->arrived & need) != need) continue;
         for (int i = first; i < last; ++i)
             if (wp->arrived & (1u << (i - first))) b->f[i].state = F_READY;
+        GC_RACE_WARP_SYNC(b, w, wp->arrived);
         wp->arrived = 0;
         wp->gen++;
         wp->ballot[wp->gen & 1] = 0;
+        wp->part[wp->gen & 1] = 0;
         released = true;
     }
     return released;
+}
+
+// Release the fibers stopped at F_AT_YIELD.  Those stopped at an `__activemask()` learn
+// which lanes of their warp stopped at the same one: the lanes a GPU runs converged there
+// (lanes that returned, or went another way, are not in it; lanes that reach it later
+// in a pass are, unlike a mask read when the lane itself happens to run).
+inline bool release_yields(Block* b) {
+    if (!b->nyield) return false;
+    b->nyield = 0;
+    for (int w = 0; w < b->nwarps; ++w) {
+        int first = w * 32, last = first + 32 < b->n ? first + 32 : b->n;
+        for (int i = first; i < last; ++i) {
+            Fiber* f = &b->f[i];
+            if (f->state != F_AT_YIELD) continue;
+            if (f->line > 0) {
+                unsigned m = 0;
+                for (int j = first; j < last; ++j)
+                    if (b->f[j].state == F_AT_YIELD && b->f[j].line == f->line) m |= 1u << (j - first);
+                f->result = m;
+            }
+        }
+        for (int i = first; i < last; ++i)
+            if (b->f[i].state == F_AT_YIELD) b->f[i].state = F_READY;
+    }
+    return true;
 }
 
 inline void release_done(Block* b) {
@@ -286,6 +323,7 @@ inline void run_block_fibers(Block* b) {
     b->nbar = 0;
     b->bar_mixed = false;
     b->warp_used = false;
+    b->nyield = 0;
     b->tid_slot = &t_thread_idx;   // the TLS address is fixed for this OS thread: look it up once
     make_order(b);
     for (;;) {
@@ -296,7 +334,10 @@ inline void run_block_fibers(Block* b) {
         if (f && enter(b, f)) ctx_switch(&b->sched, &f->ctx);
         if (g_abort) break;
         if (b->ndone == b->n) break;
-        if (release_warps(b)) { if (g_schedule == S_RANDOM) make_order(b); continue; }
+        bool released = release_warps(b);
+        released |= release_yields(b);
+        if (g_abort) break;
+        if (released) { if (g_schedule == S_RANDOM) make_order(b); continue; }
         if (g_abort || !release_block(b)) break;
         if (g_schedule == S_RANDOM) make_order(b);
     }
@@ -317,6 +358,7 @@ inline void plain_main(void* p) {
         h->tid = t;
         *tid_slot = t;
         fn(arg);
+        GC_RACE_FLUSH();
         if (g_abort) break;
     }
     Context dead;   // never resumed
@@ -348,6 +390,24 @@ inline Block* in_fiber(int line) {
     return nullptr;
 }
 
+// A `volatile` access: every lane of the block makes its next access before any makes
+// the one after, so warp-synchronous code written for lockstep warps (reductions over a
+// `volatile` pointer without __syncwarp) computes what it computed on such GPUs.  Orders
+// nothing for kernels.check's race detector.  A no-op when threads run as plain calls.
+inline void lockstep_point() {
+    Block* b = (Block*)here()->block;
+    if (b && b->cur) suspend(b, F_AT_YIELD, 0);
+}
+
+// __activemask(): the lanes of the warp that reach this call together (see release_yields).
+inline unsigned activemask_at(int line) {
+    Block* b = (Block*)here()->block;
+    if (!b || !b->cur) return 0xffffffffu;
+    Fiber* f = b->cur;
+    suspend(b, F_AT_YIELD, line);
+    return f->result;
+}
+
 // op: 0 plain, 1 count, 2 and, 3 or
 inline int block_barrier(int line, int op, int pred) {
     Block* b = in_fiber(line);
@@ -367,5 +427,5 @@ inline int block_barrier(int line, int op, int pred) {
 #define __syncthreads_count(p) ::gc::block_barrier(__LINE__, 1, (p))
 #define __syncthreads_and(p) ::gc::block_barrier(__LINE__, 2, (p))
 #define __syncthreads_or(p) ::gc::block_barrier(__LINE__, 3, (p))
-#define __threadfence() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define __threadfence() (GC_RACE_FENCE(), __atomic_thread_fence(__ATOMIC_SEQ_CST))
 #define __threadfence_block() __atomic_thread_fence(__ATOMIC_SEQ_CST)

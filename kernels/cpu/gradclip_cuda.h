@@ -12,6 +12,7 @@
 //   gc_warp.h        __shfl*_sync, __ballot_sync, __syncwarp
 //   gc_atomics.h     atomicAdd, atomicCAS, ...
 //   gc_launch.h      launch entry: arguments, OS threads over blocks, crash records
+//   gc_race.h        the race detector's hooks; gc_racecheck.h the detector (GC_RACECHECK)
 #pragma once
 #include <stdio.h>
 #include <assert.h>
@@ -26,3 +27,6 @@
 #include "gc_warp.h"
 #include "gc_atomics.h"
 #include "gc_launch.h"
+#ifdef GC_RACECHECK
+#include "gc_racecheck.h"
+#endif

@@ -9,7 +9,9 @@ import struct
 import sys
 import threading
 
-from ..errors import BarrierError, KernelError, KernelTimeout, UninitializedSharedError
+import numpy as np
+
+from ..errors import BarrierError, KernelError, KernelTimeout, RaceError, UninitializedSharedError
 from ..marshal import Arg
 from ..schedule import current as current_schedule
 from . import arena as arena_mod
@@ -17,11 +19,12 @@ from . import module as module_mod
 from .client import WorkerDied, WorkerTimeout, worker
 from .lines import source_line
 from .module import CpuModule
+from .translate import global_symbol
 
 _arena: arena_mod.Arena | None = None
 CRASH_FMT = "<QiiQQQ3I3I"
-ERROR_FMT = "<iiqqQ3I3Iii64s320s"
-E_OUT_OF_BOUNDS, E_SHARED_BOUNDS, E_BARRIER, E_SHARED_UNINIT = 1, 2, 3, 5
+ERROR_FMT = "<iiqqQ3I3Iii64s320sQ3I3IiiQ"
+E_OUT_OF_BOUNDS, E_SHARED_BOUNDS, E_BARRIER, E_SHARED_UNINIT, E_WARP, E_RACE = 1, 2, 3, 5, 6, 7
 POISON = 0xFF                   # the byte shared memory starts as in every block (NaN, -1)
 _poison = POISON
 last_kernel_seconds = 0.0       # wall time the last launch spent in the worker's entry point
@@ -29,6 +32,7 @@ last_kernel_cpu_seconds = 0.0   # CPU time (all OS threads) of the same
 total_kernel_cpu_seconds = 0.0  # running sum of the above (for benchmarks)
 last_written: tuple[str, ...] = ()   # array arguments the last launch wrote to
 launches = 0                          # launches that reached the worker
+last_block = (1, 1, 1)                # block shape of the last launch
 
 
 def timeout_seconds() -> float:
@@ -136,6 +140,24 @@ def shared_fill(byte: int, trace: bool = False):
             _poison, module_mod.trace_shared = saved
 
 
+_one_os_thread = False
+
+
+@contextlib.contextmanager
+def racecheck():
+    """Within: kernels are built with GC_RACECHECK (gc_racecheck.h) and run their blocks on
+    one OS thread; the first hazard between two threads' accesses is a RaceError naming
+    both.  Used by `kernels.check`; holds the launch lock."""
+    global _one_os_thread
+    with _lock:
+        saved = module_mod.racecheck, _one_os_thread
+        module_mod.racecheck, _one_os_thread = True, True
+        try:
+            yield
+        finally:
+            module_mod.racecheck, _one_os_thread = saved
+
+
 def launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
     """Run kernel `name` of `module` on the worker; KernelError if it faults."""
     with _lock:
@@ -148,7 +170,8 @@ def launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_me
 
 
 def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_mem: int) -> None:
-    global _arena
+    global _arena, last_block
+    last_block = tuple(block)
     lib = str(module.compile())
     if _arena is None:
         _arena = arena_mod.Arena()
@@ -166,10 +189,12 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
     msg = {"op": "launch", "lib": lib, "symbol": module.symbol(name), "grid": grid,
            "block": block, "shared_mem": int(shared_mem), "shared_poison": _poison,
            "schedule": sched.mode,
-           "seed": sched.seed, "nthreads": os_threads(),
+           "seed": sched.seed, "nthreads": 1 if _one_os_thread else os_threads(),
            "stack_kb": int(os.environ.get("KERNELS_STACK_KB", "64")),
            "args": _wire_args(args, regions), "tracked": [_pages(r) for r in writable],
-           "arena_size": ar.size}
+           "arena_size": ar.size,
+           "globals": [(global_symbol(n), np.ascontiguousarray(a).tobytes(), not module.global_const[n])
+                       for n, a in module.globals.items()]}
     w = worker(ar.fd)
     limit = timeout_seconds()
     try:
@@ -184,13 +209,16 @@ def _launch(module: CpuModule, name: str, grid, block, args: list[Arg], shared_m
         _echo(died.output)
         raise _crash_error(module, name, died, regions, ar, sched.spec) from None
     _echo(w.take_output())
+    for (n, a), data in zip(module.globals.items(), reply.get("globals", [])):
+        if data is not None:   # a __device__ variable, as the kernel left it
+            a[...] = np.frombuffer(data, a.dtype).reshape(a.shape)
     written = [r for r, dirty in zip(writable, reply["dirty"]) if dirty]
     _record(reply, written)
     ar.copy_out(written)   # regions the kernel never wrote are not copied back
     if session is not None:
         session.done(regions, written)
     if reply["rc"] != 0:
-        raise _kernel_error(module, name, lib, reply["lib_base"], ar, sched.spec)
+        raise _kernel_error(module, name, lib, reply["lib_base"], ar, sched.spec, regions)
 
 
 def _wire_args(args: list[Arg], regions) -> list[tuple]:
@@ -234,12 +262,16 @@ def _coords(b, t) -> str:
     return f"block ({b[0]}, {b[1]}, {b[2]}), thread ({t[0]}, {t[1]}, {t[2]})"
 
 
-def _kernel_error(module, name, lib, lib_base, ar, spec) -> KernelError:
+def _kernel_error(module, name, lib, lib_base, ar, spec, regions=()) -> KernelError:
+    rec = struct.unpack_from(ERROR_FMT, ar.view(128, struct.calcsize(ERROR_FMT)).tobytes())
     (kind, line, index, extent, pc, b0, b1, b2, t0, t1, t2, is_const, _pad, raw_name,
-     raw_msg) = struct.unpack_from(ERROR_FMT, ar.view(128, struct.calcsize(ERROR_FMT)).tobytes())
+     raw_msg) = rec[:15]
     arr = raw_name.split(b"\0")[0].decode()
     text = raw_msg.split(b"\0")[0].decode()
     at = _coords((b0, b1, b2), (t0, t1, t2))
+    if kind == E_RACE:
+        from .race import race_error
+        return race_error(module, name, lib, lib_base, rec, regions, ar)
     if kind in (E_OUT_OF_BOUNDS, E_SHARED_BOUNDS):
         line = source_line(lib, pc - lib_base - 1, module.filename) if pc else None
         verb = "read" if is_const else "accessed"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from ..signature import function_params, mask_source, split_params
+from ..signature import _strip_default as strip_default
 
 _KEYWORDS = {"return", "else", "case", "goto", "delete", "throw", "typedef", "do", "sizeof",
              "new", "operator", "using", "namespace"}
@@ -24,7 +25,7 @@ _KEYWORDS = {"return", "else", "case", "goto", "delete", "throw", "typedef", "do
 
 def _apply(code: str, edits: list[tuple[int, int, str]]) -> str:
     out, pos = [], 0
-    for a, b, text in sorted(edits):
+    for a, b, text in sorted(edits, key=lambda e: (e[0], -e[1])):   # at one start, the longest
         if a < pos:
             continue  # overlapping edit: the first one wins
         out.append(code[pos:a])
@@ -35,7 +36,13 @@ def _apply(code: str, edits: list[tuple[int, int, str]]) -> str:
 
 
 def _pointer_param(text: str) -> str | None:
-    """`const float* __restrict__ g` -> `::gc::ptr<const float> g` (None: leave it)."""
+    """`const float* __restrict__ g` -> `::gc::ptr<const float> g` (None: leave it); a
+    default argument (`int* p = NULL`) is kept."""
+    head = strip_default(text)
+    if head != text:
+        new = _pointer_param(head)
+        default = re.sub(r"=\s*(?:NULL|0|0L)\s*$", "= nullptr", text[len(head):])
+        return None if new is None else f"{new} {default.lstrip()}"
     if text.count("*") != 1 or any(c in text for c in "[&()"):
         return None
     before, after = text.split("*")
@@ -92,10 +99,27 @@ _SHARED = re.compile(
     r"[A-Za-z_][\w:]*)\s+(" + _ALIGN + r")([A-Za-z_]\w*)\s*((?:\[[^\]\n]*\]\s*)+);")
 
 
+# `extern float __shared__ s[];`, `float __shared__ s[N];`: the qualifier after the type.
+_SHARED_AFTER = re.compile(
+    r"\b(extern\s+)?((?:const\s+|volatile\s+|unsigned\s+|signed\s+|long\s+|short\s+)*"
+    r"[A-Za-z_][\w:]*)\s+__shared__\s+(" + _ALIGN + r")()([A-Za-z_]\w*)\s*((?:\[[^\]\n]*\]\s*)+);")
+
+
+def _shared_matches(masked: str):
+    """(match, groups) of every `__shared__` array declaration, in either word order."""
+    for m in _SHARED.finditer(masked):
+        yield m, m.groups()
+    for m in _SHARED_AFTER.finditer(masked):
+        extern, ctype, align1, align2, name, dims = m.groups()
+        if ctype in ("extern", "static") or ctype in _KEYWORDS:
+            continue
+        yield m, (extern, align1, ctype, align2, name, dims)
+
+
 def _shared_edits(masked: str) -> list[tuple[int, int, str]]:
     edits = []
-    for m in _SHARED.finditer(masked):
-        extern, align1, ctype, align2, name, dims = m.groups()
+    for m, groups in _shared_matches(masked):
+        extern, align1, ctype, align2, name, dims = groups
         sizes = re.findall(r"\[([^\]]*)\]", dims)
         lit = f'::gc::lit{{"{name}"}}'
         align = (align1 or align2 or "").strip().replace("__align__", "alignas")

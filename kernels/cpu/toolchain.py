@@ -71,13 +71,34 @@ def compile_library(tu: str, source: str, filename: str, name: str, options, out
     (workdir / "tu.cpp").write_text(tu)
     tmp = workdir / f".{out.name}.{os.getpid()}.tmp"
     cmd = [*compiler(), *BASE_FLAGS, *extra, *user_flags(options), "-I", str(cache.HERE),
-           "tu.cpp", "-o", str(tmp)]
+           "-I", str(cache.HERE / "include"), "tu.cpp", "-o", str(tmp)]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     if proc.returncode != 0:
+        missing = missing_header(proc.stderr, filename)
+        if missing:
+            raise CompileError(f"{name}: {missing}", source=source, name=name, options=options,
+                               log=missing)
         log = learner_log(proc.stderr, filename)
         raise CompileError(f"{name}: the kernel source did not compile:\n{log}",
                            source=source, name=name, options=options, log=log)
     os.replace(tmp, out)
+
+
+def supported_headers() -> list[str]:
+    """The CUDA headers the CPU backend provides (kernels/cpu/include)."""
+    root = cache.HERE / "include"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.h") if not p.name.startswith("gc_"))
+
+
+def missing_header(stderr: str, filename: str) -> str | None:
+    """A learner's `#include` of a header we do not have, said in words."""
+    m = re.search(rf"^{re.escape(filename)}:(\d+):\d+: fatal error: ([^:\s]+): No such file",
+                  stderr, re.M)
+    if not m:
+        return None
+    return (f"line {m.group(1)}: `#include <{m.group(2)}>`: the header {m.group(2)} is not "
+            f"supported by the CPU backend (it provides {', '.join(supported_headers())}, and "
+            "the C and C++ standard headers)")
 
 
 _LOC = re.compile(r"^(?P<file>[^:\s][^:]*):(?P<line>\d+):(?:(?P<col>\d+):)?\s")
@@ -119,4 +140,5 @@ def _tidy(line: str) -> str:
     line = re.sub(r"(?:::)?gc::shared_array<([^<>,]+), \(?([^<>,)]+)\)?, (?:::)?gc::lit<\d+>\{[^}]*\}>",
                   r"\1[\2]", line)
     line = re.sub(r"(?:::)?gc::extern_shared<([^<>,]+), (?:::)?gc::lit<\d+>\{[^}]*\}>", r"\1[]", line)
+    line = re.sub(r"\bgc_user_(\w+)", r"\1", line)
     return line.replace(LAUNCH_FILE, "<launch>")

@@ -4,30 +4,59 @@ from __future__ import annotations
 
 import re
 
-from ..signature import Signature, find_kernels, mask_source, needs_fibers
+from ..signature import (Signature, find_globals, find_kernels, instantiate, mask_source, needs_fibers,
+                         split_expression)
 from .rewrite import rewrite
 
 PRELUDE = "gradclip_cuda.h"
 LAUNCH_FILE = "<gradclip-launch>"
 
 
+# Names that libstdc++'s <math.h> puts in the global namespace (C++17 special functions,
+# C++20 std::lerp) but CUDA does not define: a kernel source may define its own (the
+# samples' helper_math.h has a `lerp`).  Renamed in the learner's code only.
+_STD_ONLY = ["lerp", "beta", "expint", "hermite", "laguerre", "legendre", "riemann_zeta",
+             "assoc_laguerre", "assoc_legendre", "comp_ellint_1", "comp_ellint_2",
+             "comp_ellint_3", "cyl_bessel_i", "cyl_bessel_j", "cyl_bessel_k", "cyl_neumann",
+             "ellint_1", "ellint_2", "ellint_3", "sph_bessel", "sph_legendre", "sph_neumann"]
+RENAMES = [f"#define {n} gc_user_{n}" for n in _STD_ONLY]
+
+
 def entry_symbol(name: str) -> str:
-    return f"gc_launch__{name}"
+    """The entry point of kernel `name` (a template instance's `<`, `,`... spelled out)."""
+    return "gc_launch__" + "".join(c if c.isalnum() or c == "_" else f"_{ord(c):02x}"
+                                   for c in name.replace(" ", ""))
 
 
-def translation_unit(code: str, filename: str) -> str:
-    """C++ source: `#line` maps the learner's code to `filename`, line for line."""
-    kernels = [s for s in find_kernels(code).values() if not s.templated]
+def global_symbol(name: str) -> str:
+    return f"gc_global__{name}"
+
+
+def translation_unit(code: str, filename: str, name_expressions=()) -> str:
+    """C++ source: `#line` maps the learner's code to `filename`, line for line; an entry
+    point per kernel, and per template instance in `name_expressions` (e.g. "k<float>")."""
+    found = find_kernels(code)
+    kernels = [s for s in found.values() if not s.templated]
     fibers = fiber_kernels(code)
-    parts = [f'#include "{PRELUDE}"', f'#line 1 "{filename}"', rewrite(code), "",
+    parts = [f'#include "{PRELUDE}"', *RENAMES, f'#line 1 "{filename}"', rewrite(code), "",
              f'#line 1 "{LAUNCH_FILE}"']
     for sig in kernels:
         parts.append(_entry(sig, "true" if fibers is None or sig.name in fibers else "false"))
+    for var in find_globals(code).values():   # RawModule.get_global: the variable's address
+        parts.append(f'GC_EXPORT void* {global_symbol(var.name)}() {{ return (void*)&{var.name}; }}')
+    for expr in name_expressions:
+        base, targs = split_expression(expr)
+        sig = found.get(base)
+        if sig is None or not sig.templated or not targs:
+            continue
+        inst = instantiate(sig, expr)
+        parts.append(_entry(inst, "true" if fibers is None or base in fibers else "false",
+                            f"{base}<{', '.join(targs)}>"))
     return "\n".join(parts) + "\n"
 
 
 _BARRIER = re.compile(r"__syncthreads|__syncwarp|__shfl|__ballot_sync|__any_sync|__all_sync"
-                      r"|__activemask|__lanemask")
+                      r"|__activemask|__lanemask|\bvolatile\b|cooperative_groups")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -117,8 +146,8 @@ def fiber_kernels(code: str) -> set[str] | None:
     return syncing
 
 
-def _entry(sig: Signature, fibers: str) -> str:
+def _entry(sig: Signature, fibers: str, function: str | None = None) -> str:
     names = ", ".join(f'"{n}"' for n in sig.names) or '""'
     return (f"GC_EXPORT int {entry_symbol(sig.name)}(::gc::LaunchDesc* d) {{\n"
             f"    static const char* const names[] = {{{names}}};\n"
-            f"    return ::gc::launch_kernel(&{sig.name}, d, names, {fibers});\n}}")
+            f"    return ::gc::launch_kernel(&{function or sig.name}, d, names, {fibers});\n}}")

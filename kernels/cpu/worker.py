@@ -92,6 +92,13 @@ def launch(msg, arena, libs):
         lib = libs[msg["lib"]] = ctypes.CDLL(msg["lib"], mode=os.RTLD_NOW | os.RTLD_LOCAL)
     fn = getattr(lib, msg["symbol"])
     fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
+    places = []
+    for symbol, data, back in msg.get("globals", ()):   # RawModule.get_global variables
+        where = getattr(lib, symbol)
+        where.restype = ctypes.c_void_p
+        addr = where()
+        ctypes.memmove(addr, data, len(data))
+        places.append((addr, len(data), back))
     args = msg["args"]
     n = len(args)
     values = (ctypes.c_void_p * max(n, 1))()
@@ -127,7 +134,8 @@ def launch(msg, arena, libs):
         if t.dirty:  # read-only again for the next launch
             libc.mprotect(t.start, t.len, PROT_READ)
     return {"rc": rc, "lib_base": d.lib_base, "dirty": dirty, "seconds": time.perf_counter() - t0,
-            "cpu_seconds": time.process_time() - c0}
+            "cpu_seconds": time.process_time() - c0,
+            "globals": [ctypes.string_at(a, n) if back else None for a, n, back in places]}
 
 
 def main():

@@ -38,7 +38,9 @@ def test_good_arguments_pass_and_keep_exact_bytes():
 
 @pytest.mark.parametrize("over,words", [
     (dict(g=np.zeros(4, np.float64)), ["`g`", "const float*", "float64", "astype(numpy.float32)"]),
-    (dict(n=4), ["`n`", "`int`", "Python int", "64-bit", "numpy.int32(n)"]),
+    (dict(n=2**31), ["`n`", "`int`", "does not fit", "32-bit", "low 4 bytes"]),
+    (dict(n=-2**31 - 1), ["`n`", "does not fit", "-2147483648..2147483647"]),
+    (dict(s=1), ["`s`", "`float`", "Python int", "numpy.float32(s)"]),
     (dict(n=np.int64(4)), ["`n`", "numpy.int64", "numpy.int32(n)"]),
     (dict(s=1.0), ["`s`", "`float`", "Python float", "double", "numpy.float32(s)"]),
     (dict(s=np.float64(1.0)), ["`s`", "numpy.float64", "numpy.float32(s)"]),
@@ -55,6 +57,13 @@ def test_mismatches_raise_type_errors_naming_the_parameter(over, words):
         marshal.check_args(SIG, args(**over), array_kind="numpy")
     for w in words:
         assert w in str(e.value)
+
+
+def test_a_python_int_that_fits_a_narrower_int_is_its_low_bytes_as_on_a_gpu():
+    got = marshal.check_args(SIG, args(n=-7), array_kind="numpy")
+    assert got[1].value == np.int32(-7).tobytes()
+    got = marshal.check_args(SIG, args(n=2**31 - 1), array_kind="numpy")
+    assert got[1].value == np.int32(2**31 - 1).tobytes()
 
 
 def test_argument_count():
@@ -85,9 +94,19 @@ def test_type_errors_on_a_real_launch(backend):
     k = kernel(SRC, "k_sum_offset", backend)
     g, out = xp.ones(8, dtype=np.float32), xp.zeros(1, dtype=np.float32)
     with pytest.raises(TypeError, match="`shift`"):
-        k((1,), (1,), (g, 8, out, 3))
+        k((1,), (1,), (g, 8, out, 2**40))
+    with pytest.raises(TypeError, match="`shift`"):
+        k((1,), (1,), (g, 8, out, 3.0))
     with pytest.raises(TypeError, match="`g`"):
         k((1,), (1,), (xp.ones(8, dtype=np.float64), 8, out, np.int32(3)))
+
+
+def test_a_python_int_for_an_int_parameter_works_when_it_fits(backend):
+    xp = xp_of(backend)
+    k = kernel(SRC, "k_sum_offset", backend)
+    g, out = xp.ones(8, dtype=np.float32), xp.zeros(1, dtype=np.float32)
+    k((1,), (1,), (g, 8, out, -3))
+    assert to_numpy(out).tolist() == [5.0]
 
 
 def test_views_with_offsets_are_passed_as_their_own_start(backend):

@@ -34,3 +34,22 @@ def test_line_count_and_positions_are_kept():
     assert "::gc::ptr_cast<" in lines[8]
     assert "out[0] = n * 2.0f;" in lines[9]
     assert "::gc::ptr<float> x" in lines[11] and "int** pp" in lines[11] and "void* raw" in lines[11]
+
+
+def test_shared_qualifier_after_the_type_and_pointer_defaults():
+    out = rewrite('__global__ void k(float* a, int* p = NULL) {\n'
+                  '    extern float __shared__ s[];\n    unsigned int __shared__ t[8];\n}\n')
+    lines = out.splitlines()
+    assert len(lines) == 4
+    assert "::gc::ptr<float> a" in lines[0] and "::gc::ptr<int> p = nullptr" in lines[0]
+    assert '::gc::extern_shared<float, ::gc::lit{"s"}> s;' in lines[1]
+    assert '::gc::shared_array<unsigned int, (8), ::gc::lit{"t"}> t;' in lines[2]
+
+
+def test_template_instances_get_their_own_entry_points():
+    from kernels.cpu.translate import entry_symbol, translation_unit
+    tu = translation_unit('template <class T> __global__ void fx3(T* a, int n) {}\n', "m.cu",
+                          ("fx3<float>", "fx3<double>"))
+    assert "launch_kernel(&fx3<float>," in tu and "launch_kernel(&fx3<double>," in tu
+    assert entry_symbol("fx3<float>") == entry_symbol("fx3< float >") != entry_symbol("fx3<double>")
+    assert entry_symbol("fx3<float>").isidentifier()

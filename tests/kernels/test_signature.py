@@ -45,3 +45,22 @@ def test_needs_fibers_only_with_barriers_or_warp_ops():
     assert needs_fibers("__global__ void k() { __syncthreads(); }")
     assert needs_fibers("__global__ void k(float v) { v = __shfl_down_sync(~0u, v, 1); }")
     assert not needs_fibers("__global__ void k() { /* __syncthreads(); */ }")
+
+
+def test_extern_c_linkage_directly_in_a_block_or_from_a_declaration():
+    ks = find_kernels('extern "C" __global__ void a(int* x) {}\n'
+                      'extern "C" {\n__global__ void b(int* x) {}\n}\n'
+                      '__global__ void c(int* x) {}\n'
+                      'extern "C" __global__ void d(int* x);\n__global__ void d(int* x) {}\n'
+                      'template <class T, int N = 4> __global__ void e(T* x, int n) {}\n')
+    assert [ks[k].extern_c for k in "abcde"] == [True, True, False, True, False]
+    assert ks["e"].templated and ks["e"].template_params == ("T", "N")
+    assert not ks["d"].templated and ks["d"].template_params == ()
+
+
+def test_typedefs_and_default_arguments_resolve_to_the_c_type():
+    ks = find_kernels('typedef unsigned int u32_t;\nusing real = double;\n'
+                      'extern "C" __global__ void k(u32_t a, const real* x, int* p = NULL, uint b = 2) {}')
+    p = ks["k"].params
+    assert [(q.name, q.ctype, q.pointer) for q in p] == [
+        ("a", "unsigned int", False), ("x", "double", True), ("p", "int", True), ("b", "uint", False)]

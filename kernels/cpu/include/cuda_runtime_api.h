@@ -1,0 +1,3 @@
+// cuda_runtime_api.h -- on the CPU backend everything CUDA provides here comes with the prelude
+// (gradclip_cuda.h), included before the kernel source.
+#pragma once

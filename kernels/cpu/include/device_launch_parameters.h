@@ -1,0 +1,3 @@
+// device_launch_parameters.h -- on the CPU backend everything CUDA provides here comes with the prelude
+// (gradclip_cuda.h), included before the kernel source.
+#pragma once
