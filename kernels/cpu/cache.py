@@ -1,10 +1,17 @@
 """Where compiled kernels live: `build/kernels-cache/` at the repository root, or
-`$GRADCLIP_CACHE_DIR`; one folder per source hash, written atomically."""
+`$GRADCLIP_CACHE_DIR`; one folder per source hash, written atomically.
+
+A library is built read-only and its SHA-256 kept beside it (`meta.json`); before a cached
+library is loaded its hash is checked (`intact`), and one that changed is rebuilt, so a
+cache another process could write cannot hand this one different code.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,3 +55,25 @@ def atomic_write(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def intact(lib: Path) -> bool:
+    """`lib` is what was built: its hash is the one recorded when it was compiled."""
+    try:
+        recorded = json.loads((lib.parent / "meta.json").read_text()).get("sha256")
+    except (OSError, ValueError):
+        return False
+    return bool(recorded) and not lib.is_symlink() and digest(lib) == recorded
+
+
+def discard(lib: Path) -> None:
+    """Remove a cache entry (its whole folder) so it is built again."""
+    shutil.rmtree(lib.parent, ignore_errors=True)

@@ -105,6 +105,8 @@ class CpuModule:
             self._where = where
             return lib
         with _lock:
+            if lib.exists() and not cache.intact(lib):
+                cache.discard(lib)  # changed since it was built: never load it, rebuild
             if not lib.exists():
                 lib.parent.mkdir(parents=True, exist_ok=True)
                 t0 = time.perf_counter()
@@ -112,9 +114,11 @@ class CpuModule:
                 toolchain.compile_library(tu, self.code, self.filename, self.filename,
                                           self.options, lib, extra)
                 self.compile_seconds = time.perf_counter() - t0
+                os.chmod(lib, 0o444)
                 cache.atomic_write(lib.parent / "meta.json", json.dumps(
                     {"kernels": sorted(self.kernels), "seconds": self.compile_seconds,
-                     "compiler": toolchain.compiler_id()}).encode())
+                     "compiler": toolchain.compiler_id(),
+                     "sha256": cache.digest(lib)}).encode())
         self.lib = lib
         self._where = where
         return lib

@@ -91,3 +91,26 @@ def test_fast_mode_is_a_separate_build(tmp_path, monkeypatch):
 
 def test_compiler_is_found():
     assert toolchain.compiler()
+
+
+def test_a_cached_library_that_changed_is_rebuilt_not_loaded(tmp_path, monkeypatch):
+    """Cache poisoning: a library replaced in the cache after it was built is never loaded."""
+    import numpy as np
+
+    import kernels
+    from kernels.cpu import cache
+
+    monkeypatch.setenv("GRADCLIP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("KERNELS_BACKEND", "cpu")
+    src = 'extern "C" __global__ void fill(float* x, int n) { int i = threadIdx.x; if (i < n) x[i] = 7.0f; }'
+    first = kernels.RawModule(code=src)
+    first.compile()
+    (lib,) = list(tmp_path.glob("*/kernel.so"))
+    assert cache.intact(lib) and not (lib.stat().st_mode & 0o222)  # built read-only
+    lib.chmod(0o644)
+    lib.write_bytes(lib.read_bytes()[:-16] + b"\0" * 16)  # someone else's code now
+    assert not cache.intact(lib)
+    again = kernels.RawModule(code=src)
+    x = np.zeros(4, dtype=np.float32)
+    again.get_function("fill")((1,), (4,), (x, np.int32(4)))
+    assert np.all(x == 7.0) and cache.intact(lib)
