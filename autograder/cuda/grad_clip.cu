@@ -2,9 +2,10 @@
 //
 // The one copy of the reference kernels.  autograder/reference/three_kernels.py reads this
 // file and cuts it into K_GRAD_NORM_PARTIAL, K_GRAD_NORM_FINAL and K_GRAD_SCALE (each kernel
-// runs from its `extern "C" __global__` line to the first `}` in column 0), which
-// lessons/05_three_kernels/build.py pastes into the solution cells; keep every kernel
-// self-contained (no shared macros or helpers between them).
+// runs from its `extern "C" __global__` line to the first `}` in column 0); lesson 05's
+// solution cells hold the same text (tests/lessons/test_05_solution_sources.py checks it,
+// so paste an edit here into them); keep every kernel self-contained (no shared macros or
+// helpers between them).
 //
 //   k_grad_norm_partial  each block: the sum of squares of its grid-stride share of g,
 //                        written to partial[blockIdx.x]

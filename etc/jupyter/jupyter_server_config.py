@@ -8,4 +8,9 @@ JupyterLab is never committed (a learner's own copies in workspace/ keep theirs)
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
-c.ContentsManager.pre_save_hook = "autograder.pairing.pre_save_hook"
+try:  # an install without the authoring tools (a learner's) has no lesson sources to guard
+    from autograder.pairing import pre_save_hook
+except ImportError:
+    pass
+else:
+    c.ContentsManager.pre_save_hook = pre_save_hook

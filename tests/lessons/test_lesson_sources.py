@@ -76,6 +76,8 @@ def test_nbgrader_accepts_the_metadata(lesson, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     released = sorted(p.name for p in course.release_dir(lesson).rglob("*") if p.is_file())
     assert f"{lesson}.ipynb" in released and not [n for n in released if n.endswith(".py")]
+    release = nbformat.read(course.release_dir(lesson) / f"{lesson}.ipynb", as_version=4)
+    assert "jupytext" not in release.metadata, "a release carries no pairing metadata"
 
 
 @pytest.mark.parametrize("lesson", [l for l in LESSONS if contract.exercises(l)])
