@@ -30,6 +30,7 @@ import json
 import os
 import stat
 import traceback
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,10 @@ import numpy as np
 
 #: Import paths `$ref` and `$build` may name (a module path starts with one of these).
 ALLOWED_ROOTS = ("torch", "numpy", "math", "course", "collections", "functools")
+#: Classes a `$module` node may build when a message is decoded (torch modules only): a
+#: decoded message must never call anything else (a reply naming `numpy:load` with
+#: `allow_pickle`, or `numpy:savetxt`, would run code or write files on the reading side).
+MODULE_ROOTS = ("course.", "torch.nn.")
 #: The most a reply may hold, in bytes (JSON and arrays together).
 MAX_REPLY_BYTES = 256 * 2**20
 _WIRE_SPEC = "_gradclip_wire_spec"
@@ -116,12 +121,34 @@ def resolve(path: str) -> Any:
     if module_name.split(".")[0] not in ALLOWED_ROOTS:
         raise WireError(f"`{path}` is outside the packages a message may name "
                         f"({', '.join(ALLOWED_ROOTS)})")
-    obj: Any = importlib.import_module(module_name)
+    if any(not part.isidentifier() or part.startswith("_") for part in module_name.split(".")):
+        raise WireError(f"`{path}` names a private or malformed module")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError:
+        raise WireError(f"`{path}` names a module that does not exist") from None
     for part in qualname.split("."):
-        if part.startswith("_"):
+        if not part.isidentifier() or part.startswith("_"):
             raise WireError(f"`{path}` names a private attribute")
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise WireError(f"`{path}` names an attribute that does not exist") from None
     return obj
+
+
+def module_class(path: Any) -> type:
+    """The torch module class a `$module` node names (under MODULE_ROOTS), checked before
+    anything is called: WireError for anything else."""
+    import torch
+
+    if not isinstance(path, str) or not path.startswith(MODULE_ROOTS):
+        raise WireError(f"a module recipe may only name a torch module class under "
+                        f"{', '.join(r.rstrip('.') for r in MODULE_ROOTS)}, not {path!r}")
+    cls = resolve(path)
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise WireError(f"`{path}` is not a torch module class")
+    return cls
 
 
 def build(path: str, *args: Any, **kwargs: Any) -> Any:
@@ -286,8 +313,16 @@ def _torch():
 
 # -- decoding ---------------------------------------------------------------------------------
 def decode(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """The value a tree from `encode` describes, as new objects."""
-    return _decode(tree, _Arrays(arrays), depth=0)
+    """The value a tree from `encode` describes, as new objects.
+
+    Decoding calls nothing a message names except the constructor of a torch module class
+    (`module_class`); any malformed tree is a WireError, never another exception."""
+    try:
+        return _decode(tree, _Arrays(arrays), depth=0)
+    except WireError:
+        raise
+    except (Exception, RecursionError) as exc:  # noqa: BLE001 - a malformed message
+        raise WireError(f"malformed message ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def _tensor(node: dict, key: str, store: _Arrays):
@@ -355,9 +390,20 @@ def _list(value: Any) -> list:
 def _decode_module(tree: dict, store: _Arrays, depth: int):
     import torch
 
+    cls = module_class(tree["$module"])  # checked before anything is decoded or called
     args = [_decode(a, store, depth + 1) for a in _list(tree.get("args", []))]
-    kwargs = {str(k): _decode(v, store, depth + 1) for k, v in dict(tree.get("kwargs", {})).items()}
-    module = build(tree["$module"], *args, **kwargs)
+    raw_kwargs = tree.get("kwargs", {})
+    if not isinstance(raw_kwargs, dict):
+        raise WireError("malformed module node: kwargs must be a dict")
+    kwargs = {str(k): _decode(v, store, depth + 1) for k, v in raw_kwargs.items()}
+    for name in ("params", "buffers"):
+        if not isinstance(tree.get(name, {}), dict):
+            raise WireError(f"malformed module node: {name} must be a dict")
+    module = cls(*args, **kwargs)
+    try:
+        setattr(module, _WIRE_SPEC, (tree["$module"], tuple(args), kwargs))
+    except AttributeError:
+        raise WireError(f"`{tree['$module']}(...)` cannot carry its recipe") from None
     if not isinstance(module, torch.nn.Module):
         raise WireError(f"`{tree['$module']}` did not build a torch module")
     params = dict(module.named_parameters())
@@ -399,12 +445,46 @@ def read(stem: str, kind: str, *, max_bytes: int = MAX_REPLY_BYTES) -> tuple[Any
         tree = json.loads(json_bytes)
     except ValueError as exc:
         raise WireError(f"the {kind} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise WireError(f"the {kind}'s JSON is nested too deeply") from None
+    return tree, _load_arrays(npz_bytes, kind, max_bytes)
+
+
+def _load_arrays(npz_bytes: bytes, kind: str, max_bytes: int) -> dict[str, np.ndarray]:
+    """The arrays of an `.npz` (no pickles), after checking that what its members would
+    unpack to (their sizes, and the shapes their headers claim) fits in `max_bytes`: a
+    small compressed file must not make this side allocate gigabytes."""
     try:
+        with zipfile.ZipFile(io.BytesIO(npz_bytes)) as archive:
+            total = 0
+            for info in archive.infolist():
+                total += info.file_size
+                if total > max_bytes:
+                    raise WireError(f"the {kind}'s arrays unpack to more than the {max_bytes} "
+                                    "bytes allowed")
+                with archive.open(info) as member:
+                    npy = np.lib.format
+                    version = npy.read_magic(member)
+                    header = {(1, 0): npy.read_array_header_1_0,
+                              (2, 0): npy.read_array_header_2_0}.get(version)
+                    if header is None:
+                        raise WireError(f"the {kind}'s arrays use an unknown format {version}")
+                    shape, _, dtype = header(member)
+                    if dtype.hasobject:
+                        raise WireError(f"the {kind} holds an array of Python objects")
+                    if int(np.prod(shape, dtype=object)) * dtype.itemsize > max_bytes:
+                        raise WireError(f"the {kind} claims an array larger than the "
+                                        f"{max_bytes} bytes allowed")
         with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
+    except WireError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a malformed message
         raise WireError(f"the {kind}'s arrays cannot be read: {type(exc).__name__}") from None
-    return tree, arrays
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biufc":
+            raise WireError(f"the {kind}'s array `{key}` has dtype {array.dtype} (numbers only)")
+    return arrays
 
 
 def _read_regular(path: str, kind: str, max_bytes: int) -> bytes:
