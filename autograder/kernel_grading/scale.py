@@ -41,10 +41,12 @@ def _wrong_scale_why(got: np.ndarray, g: np.ndarray, out: np.ndarray, i: int) ->
     if np.array_equal(got, g):
         return "nothing was scaled although out[1] < 1."
     if np.allclose(got, g / out[0], rtol=1e-5, atol=0.0):
-        return ("g was divided by out[0], the norm: multiply by out[1], the scale kernel 2 "
-                "computed (max_norm / norm), which is not 1 / norm unless max_norm is 1.")
+        return ("g was divided by out[0], the norm: every g[i] must become g[i] * out[1], "
+                "the scale kernel 2 computed (max_norm / norm), which is not 1 / norm unless "
+                "max_norm is 1.")
     if np.allclose(got, g * out[0], rtol=1e-5, atol=0.0):
-        return "g was multiplied by out[0], the norm: the scale is out[1]."
+        return ("g was multiplied by out[0], the norm: every g[i] must become g[i] * out[1], "
+                "the scale.")
     return "every g[i] must become g[i] * out[1]."
 
 
