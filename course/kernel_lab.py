@@ -93,18 +93,26 @@ def compile_kernel(source: str, name: str):
     return kernel
 
 
+def shared_bytes(block: int) -> int:
+    """The dynamic shared memory these helpers (and the graders) give every launch:
+    ``blockDim.x * sizeof(double)`` bytes, so a kernel may use `extern __shared__` memory."""
+    return int(block) * 8
+
+
 def launch(kernel, grid: int, block: int, args: Sequence[Any], *, what: str,
            schedules: bool = False) -> None:
-    """Launch `kernel` on `grid` blocks of `block` threads; with `schedules=True`, through
-    `kernels.check`, which runs it under several thread orders and fails if the result
-    depends on the order. Runtime errors become `AssertionError`s that say which launch."""
+    """Launch `kernel` on `grid` blocks of `block` threads, with `shared_bytes(block)` of
+    dynamic shared memory; with `schedules=True`, through `kernels.check`, which runs it
+    under several thread orders and fails if the result depends on the order. Runtime
+    errors become `AssertionError`s that say which launch."""
     import kernels
 
+    shared = shared_bytes(block)
     try:
         if schedules:
-            kernels.check(kernel, (grid,), (block,), tuple(args))
+            kernels.check(kernel, (grid,), (block,), tuple(args), shared_mem=shared)
         else:
-            kernel((grid,), (block,), tuple(args))
+            kernel((grid,), (block,), tuple(args), shared_mem=shared)
     except _kernels_errors() as exc:
         raise AssertionError(f"{what}: {type(exc).__name__}: {exc}") from None
 

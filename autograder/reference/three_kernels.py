@@ -33,7 +33,7 @@ The kernels follow the contract in `docs` / the curriculum:
 Written with the features every backend has: a static ``__shared__`` array sized for the
 largest block (1024 threads), ``__syncthreads()``, grid-stride loops over ``long long``
 indices. Hidden tests never compare a learner's kernel with these sources: they compare
-with float64 NumPy specs (`autograder.kernel_checks`); these kernels drive the reference
+with float64 NumPy specs (`autograder.kernel_grading`); these kernels drive the reference
 launcher and are checked themselves in `tests/autograder/reference/test_three_kernels.py`.
 """
 

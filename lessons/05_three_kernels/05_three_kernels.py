@@ -286,7 +286,7 @@ extern "C" __global__ void k_grad_norm_partial(const float* g, long long n, floa
 """
 ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_PARTIAL", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_PARTIAL", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close
 
 partial_kernel = kernel_lab.compile_kernel(K_GRAD_NORM_PARTIAL, "k_grad_norm_partial")
@@ -301,11 +301,12 @@ for n, blocks, threads in [(3000, 4, 256), (1, 2, 32), (127, 1, 128), (0, 3, 64)
                       "NaN means a block never wrote its slot.")
 print("k_grad_norm_partial: visible tests passed")
 
-# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_PARTIAL_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_PARTIAL_hidden", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests run your kernel over every block size, edge lengths and grid sizes, under several thread schedules.
 ### BEGIN HIDDEN TESTS
-from autograder import kernel_checks
-kernel_checks.check_partial_kernel(K_GRAD_NORM_PARTIAL)
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_K_GRAD_NORM_PARTIAL_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -399,7 +400,7 @@ extern "C" __global__ void k_grad_norm_final(const float* partial, int num_parti
 """
 ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_FINAL", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_FINAL", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close
 
 final_kernel = kernel_lab.compile_kernel(K_GRAD_NORM_FINAL, "k_grad_norm_final")
@@ -416,11 +417,12 @@ for count, threads, max_norm in [(700, 128, 2.5), (5, 256, 100.0), (33, 32, 0.75
                  hint="out[1] = max_norm / (out[0] + 1e-6) if out[0] > max_norm, else 1.0.")
 print("k_grad_norm_final: visible tests passed")
 
-# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_FINAL_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_NORM_FINAL_hidden", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests vary the number of partials, the block size and max_norm, under several thread schedules.
 ### BEGIN HIDDEN TESTS
-from autograder import kernel_checks
-kernel_checks.check_final_kernel(K_GRAD_NORM_FINAL)
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_K_GRAD_NORM_FINAL_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -483,7 +485,7 @@ extern "C" __global__ void k_grad_scale(float* g, long long n, const float* out)
 """
 ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_SCALE", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_SCALE", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close
 
 scale_kernel = kernel_lab.compile_kernel(K_GRAD_SCALE, "k_grad_scale")
@@ -500,11 +502,12 @@ assert_close(got, g, rtol=0, name="g after k_grad_scale with out[1]=1.5",
              hint="When out[1] >= 1 no clip is needed: return before touching g.")
 print("k_grad_scale: visible tests passed")
 
-# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_SCALE_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_K_GRAD_SCALE_hidden", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests vary n, the grid and the scale, and check that nothing is written when out[1] >= 1.
 ### BEGIN HIDDEN TESTS
-from autograder import kernel_checks
-kernel_checks.check_scale_kernel(K_GRAD_SCALE)
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_K_GRAD_SCALE_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -587,7 +590,7 @@ def clip_grad_norm_kernels(grads, max_norm, threads=256):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_kernels", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_kernels", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 from course.testing import assert_close, assert_type, call
 
 rng = np.random.default_rng(4)
@@ -609,11 +612,12 @@ empty = call(clip_grad_norm_kernels, [], 1.0, name="clip_grad_norm_kernels([], 1
 assert_close(empty, 0.0, name="clip_grad_norm_kernels([], 1.0)")
 print("clip_grad_norm_kernels: visible tests passed")
 
-# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_kernels_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm_kernels_hidden", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests run your launcher (with reference kernels, so a kernel bug is not counted twice) on fresh lists of arrays, and as a GPU runs it, asynchronously.
 ### BEGIN HIDDEN TESTS
-from autograder import kernel_checks
-kernel_checks.check_launcher(clip_grad_norm_kernels)
+# Run by the grader outside your notebook; here, on the instructor's solution.
+from autograder.verdict import run_hidden_test
+run_hidden_test('test_clip_grad_norm_kernels_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]

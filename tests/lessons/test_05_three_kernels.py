@@ -112,6 +112,30 @@ extern "C" __global__ void k_grad_norm_partial(const float* g, long long n, floa
 }
 """)
 
+# Dynamic shared memory: graders launch with blockDim.x * sizeof(double) bytes (the contract).
+PARTIAL_EXTERN_SHARED_DOUBLE = _src("K_GRAD_NORM_PARTIAL", r"""
+extern "C" __global__ void k_grad_norm_partial(const float* g, long long n, float* partial)
+{
+    extern __shared__ double cache[];   // blockDim.x doubles, sized by the launch
+    double acc = 0.0;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (long long)blockDim.x * gridDim.x) {
+        acc += (double)g[i] * (double)g[i];
+    }
+    cache[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned int half = blockDim.x >> 1; half > 0; half >>= 1) {
+        if (threadIdx.x < half) {
+            cache[threadIdx.x] += cache[threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        partial[blockIdx.x] = (float)cache[0];
+    }
+}
+""")
+
 PARTIAL_MISSING_LOOP_BARRIER = _ref_without(
     "K_GRAD_NORM_PARTIAL",
     "        __syncthreads();  // this round's sums land before the next round reads them\n",
@@ -213,6 +237,31 @@ FINAL_TORCH_RULE = _ref_without(
     "out[1] = (norm > max_norm) ? max_norm / (norm + 1e-6f) : 1.0f;",
     "out[1] = fminf(max_norm / (norm + 1e-6f), 1.0f);  // PyTorch's clamp")
 
+FINAL_EXTERN_SHARED = _src("K_GRAD_NORM_FINAL", r"""
+extern "C" __global__ void k_grad_norm_final(const float* partial, int num_partials,
+                                             float max_norm, float* out)
+{
+    extern __shared__ float sums[];     // dynamic: at least blockDim.x floats
+    float acc = 0.0f;
+    for (int i = threadIdx.x; i < num_partials; i += blockDim.x) {
+        acc += partial[i];
+    }
+    sums[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) {
+            sums[threadIdx.x] += sums[threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        const float norm = sqrtf(sums[0]);
+        out[0] = norm;
+        out[1] = norm > max_norm ? max_norm / (norm + 1e-6f) : 1.0f;
+    }
+}
+""")
+
 FINAL_ONE_PER_THREAD = _ref_without(
     "K_GRAD_NORM_FINAL",
     "    for (int i = t; i < num_partials; i += blockDim.x) {\n        acc += partial[i];\n    }",
@@ -290,6 +339,12 @@ SCALE_NO_GRID_STRIDE = _ref_without(
 SCALE_OFF_BY_ONE = _ref_without("K_GRAD_SCALE", "i < n; i += stride", "i <= n; i += stride")
 
 SCALE_WRONG_SLOT = _ref_without("K_GRAD_SCALE", "g[i] *= scale;", "g[i] *= out[0];")
+
+# With max_norm = 1, out[1] == 1 / out[0] and this would agree with the right answer.
+SCALE_DIVIDES_BY_NORM = _ref_without("K_GRAD_SCALE", "g[i] *= scale;", "g[i] /= out[0];")
+
+# Decides from the norm alone, as if max_norm were 1.
+SCALE_DECIDES_FROM_NORM = _ref_without("K_GRAD_SCALE", "if (scale >= 1.0f)", "if (out[0] <= 1.0f)")
 
 # -- the launcher --------------------------------------------------------------------------
 
@@ -441,8 +496,9 @@ LAUNCHER_FINAL_PER_TENSOR = _launcher('''
 
 CORRECT = {
     "K_GRAD_NORM_PARTIAL": [PARTIAL_WARP_SHUFFLE, PARTIAL_DOUBLE_INTERLEAVED,
-                            PARTIAL_SHARED_ATOMIC],
-    "K_GRAD_NORM_FINAL": [FINAL_WARP_SHUFFLE, FINAL_SERIAL_DOUBLE, FINAL_TORCH_RULE],
+                            PARTIAL_SHARED_ATOMIC, PARTIAL_EXTERN_SHARED_DOUBLE],
+    "K_GRAD_NORM_FINAL": [FINAL_WARP_SHUFFLE, FINAL_SERIAL_DOUBLE, FINAL_TORCH_RULE,
+                          FINAL_EXTERN_SHARED],
     "K_GRAD_SCALE": [SCALE_IF_BELOW, SCALE_FOUR_PER_THREAD],
     "clip_grad_norm_kernels": [LAUNCHER_REFERENCE_LIKE, LAUNCHER_FLAT_BUFFER],
 }
@@ -473,6 +529,8 @@ MISTAKES = {
         (SCALE_NO_GRID_STRIDE, "grid-stride"),
         (SCALE_OFF_BY_ONE, "but the array `g` has"),
         (SCALE_WRONG_SLOT, "g[i] * out[1]"),
+        (SCALE_DIVIDES_BY_NORM, "divided by out[0]"),
+        (SCALE_DECIDES_FROM_NORM, "nothing was scaled"),
     ],
     "clip_grad_norm_kernels": [
         (LAUNCHER_SYNCS_TO_DECIDE, "reads the norm back to the host"),
@@ -514,8 +572,8 @@ def test_solution_cells_define_the_contract_signatures():
 
 
 def test_launcher_check_restores_the_kernel_class():
-    """The hidden launcher check patches `RawKernel.__call__` and must put it back, even
-    when the learner's launcher fails."""
+    """The launcher scenario (`course.launch_log`) patches `RawKernel.__call__` in the
+    learner's process and must put it back, even when the learner's launcher fails."""
     import kernels
 
     original = vars(kernels.RawKernel)["__call__"]
