@@ -97,6 +97,10 @@ def launch(kernel, shape: Shape, args: tuple, *, what: str, schedules: bool = Tr
     except kernels.UninitializedSharedError as exc:
         raise AssertionError(uninitialized_message(exc, f"{what} with {shape}")) from None
     except kernels.RaceError as exc:
+        if getattr(exc, "hazard", None):  # the race detector: two unordered accesses
+            raise AssertionError(
+                f"{what} with {shape}: two threads touch the same memory with no barrier "
+                f"between them, and one of them writes ({exc.hazard}): {exc}. {RACE_HINT}") from None
         raise AssertionError(
             f"{what} with {shape}: your reduction depends on thread order — run under different "
             f"thread schedules it gave different results ({exc}). {RACE_HINT}") from None
