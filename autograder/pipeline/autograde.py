@@ -110,7 +110,40 @@ def refusal(course: Course, lesson: str, student: str) -> Flag | None:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         return Flag(f"the submitted notebook cannot be read as a notebook ({first}): ask the "
                     "learner to resubmit it", ungraded=True, check="refused")
+    why = tampered_metadata(course, lesson, nb)
+    if why:
+        return Flag(f"nbgrader would refuse this notebook: {why}; ask the learner to resubmit "
+                    "from a fresh copy of the release (or repair the cell metadata)",
+                    ungraded=True, check="refused")
     return None
+
+
+def tampered_metadata(course: Course, lesson: str, nb) -> str:
+    """Why nbgrader's own checks would stop on this notebook's cell metadata, if they
+    would: its metadata validator (duplicate grade ids, malformed nbgrader metadata), or a
+    cell marked graded under a grade id the gradebook holds as another kind of cell
+    (OverwriteCells looks it up as a graded cell and fails). '' when neither."""
+    from nbgrader.api import MissingEntry
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    try:
+        MetadataValidator().validate_nb(nb)
+    except Exception as exc:  # noqa: BLE001 - ValidationError, SchemaMismatchError...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return f"its nbgrader cell metadata is invalid ({first})"
+    with course.gradebook() as gb:
+        try:
+            notebook = gb.find_notebook(lesson, lesson)
+        except MissingEntry:
+            return ""
+        graded = {c.name for c in notebook.grade_cells}
+        known = {c.name for c in notebook.source_cells} | graded
+    forged = sorted({cell.metadata["nbgrader"].get("grade_id", "") for cell in nb.cells
+                     if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+                     and cell.metadata["nbgrader"].get("grade_id") in known - graded})
+    if forged:
+        return f"cell(s) {', '.join(forged)} were marked as graded (their points changed)"
+    return ""
 
 
 def _require_generated(course: Course, lesson: str) -> None:
