@@ -137,12 +137,27 @@ def tampered_metadata(course: Course, lesson: str, nb) -> str:
         except MissingEntry:
             return ""
         graded = {c.name for c in notebook.grade_cells}
+        solutions = {c.name for c in notebook.solution_cells}
+        locked = {c.name for c in notebook.source_cells if c.locked}
         known = {c.name for c in notebook.source_cells} | graded
-    forged = sorted({cell.metadata["nbgrader"].get("grade_id", "") for cell in nb.cells
-                     if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
-                     and cell.metadata["nbgrader"].get("grade_id") in known - graded})
-    if forged:
-        return f"cell(s) {', '.join(forged)} were marked as graded (their points changed)"
+    marked, unmarked, retyped = [], [], []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if gid not in known:
+            continue  # nbgrader drops grade ids it does not know
+        if bool(meta.get("grade")) and gid not in graded:
+            marked.append(gid)
+        elif not meta.get("grade") and gid in graded:
+            unmarked.append(gid)
+        elif gid in locked and bool(meta.get("solution")) != (gid in solutions):
+            retyped.append(gid)  # a locked cell's checksum covers its flags
+    if marked:
+        return f"cell(s) {', '.join(sorted(marked))} were marked as graded (their points changed)"
+    if unmarked:
+        return f"test cell(s) {', '.join(sorted(unmarked))} were unmarked as graded"
+    if retyped:
+        return f"locked cell(s) {', '.join(sorted(retyped))} had their solution flag changed"
     return ""
 
 
