@@ -314,6 +314,11 @@ def class_of(release, course_root: Path, mark: str) -> dict:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade_id") == "double":
             meta.update(grade=True, points=50)
+    unmarked = s.submission(release, {"double": WRONG["double"], **wrong_halve})
+    for cell in unmarked.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == "test_double_hidden":
+            meta["grade"] = False  # nbgrader stopped on "Inconsistent checksums"
     return {
         "honest_full": s.submission(release, SOLVED),
         "honest_half": s.submission(release, {"double": s.SOLUTIONS["double"], **wrong_halve}),
@@ -332,12 +337,14 @@ def class_of(release, course_root: Path, mark: str) -> dict:
         "hand_scored": s.submission(release, {"double": WRONG["double"], **wrong_halve}),
         "duplicate_ids": duplicate,
         "forged_points": forged,
+        "unmarks_test": unmarked,
     }
 
 
 HOSTILE_EARNED = {name: 0.0 for name in (
     "steals_reference", "monkeypatches", "reaches_out", "detaches", "kills_all",
-    "cuda_system", "wire_rce", "hand_scored", "duplicate_ids", "forged_points")}
+    "cuda_system", "wire_rce", "hand_scored", "duplicate_ids", "forged_points",
+    "unmarks_test")}
 NOT_A_NOTEBOOK = "not_a_notebook"
 
 
@@ -525,7 +532,7 @@ def test_a_hand_set_score_is_flagged_at_export(graded):
 
 
 def test_notebooks_nbgrader_refuses_are_flagged_on_the_learner(graded):
-    for student in (NOT_A_NOTEBOOK, "duplicate_ids", "forged_points"):
+    for student in (NOT_A_NOTEBOOK, "duplicate_ids", "forged_points", "unmarks_test"):
         result = graded["results"][student]
         assert not any(f.error for f in result.flags), (student, result.flags)
         if result.score is None:
@@ -550,6 +557,9 @@ def test_feedback_shows_no_hidden_test_even_re_encoded(graded):
     encoded = [codecs.encode(s.CANARY, "rot13"), base64.b64encode(s.CANARY.encode()).decode()[:12]]
     for page in course.build_dir.rglob(f"{L}.html"):
         text = page.read_text()
-        assert s.CANARY not in text and leaks.find_leaks(text, lines, is_html=True) == [], page
+        student = page.parent.parent.name
+        own = "\n".join(c.source for c in s.read(course.submitted_dir(student, L) / f"{L}.ipynb").cells)
+        assert s.CANARY not in text, page
+        assert leaks.find_leaks(text, lines, is_html=True, own=own) == [], page
         for e in encoded:
             assert e not in text, (page, e)
