@@ -110,7 +110,55 @@ def refusal(course: Course, lesson: str, student: str) -> Flag | None:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         return Flag(f"the submitted notebook cannot be read as a notebook ({first}): ask the "
                     "learner to resubmit it", ungraded=True, check="refused")
+    why = tampered_metadata(course, lesson, nb)
+    if why:
+        return Flag(f"nbgrader would refuse this notebook: {why}; ask the learner to resubmit "
+                    "from a fresh copy of the release (or repair the cell metadata)",
+                    ungraded=True, check="refused")
     return None
+
+
+def tampered_metadata(course: Course, lesson: str, nb) -> str:
+    """Why nbgrader's own checks would stop on this notebook's cell metadata, if they
+    would: its metadata validator (duplicate grade ids, malformed nbgrader metadata), or a
+    cell marked graded under a grade id the gradebook holds as another kind of cell
+    (OverwriteCells looks it up as a graded cell and fails). '' when neither."""
+    from nbgrader.api import MissingEntry
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    try:
+        MetadataValidator().validate_nb(nb)
+    except Exception as exc:  # noqa: BLE001 - ValidationError, SchemaMismatchError...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return f"its nbgrader cell metadata is invalid ({first})"
+    with course.gradebook() as gb:
+        try:
+            notebook = gb.find_notebook(lesson, lesson)
+        except MissingEntry:
+            return ""
+        graded = {c.name for c in notebook.grade_cells}
+        solutions = {c.name for c in notebook.solution_cells}
+        locked = {c.name for c in notebook.source_cells if c.locked}
+        known = {c.name for c in notebook.source_cells} | graded
+    marked, unmarked, retyped = [], [], []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if gid not in known:
+            continue  # nbgrader drops grade ids it does not know
+        if bool(meta.get("grade")) and gid not in graded:
+            marked.append(gid)
+        elif not meta.get("grade") and gid in graded:
+            unmarked.append(gid)
+        elif gid in locked and bool(meta.get("solution")) != (gid in solutions):
+            retyped.append(gid)  # a locked cell's checksum covers its flags
+    if marked:
+        return f"cell(s) {', '.join(sorted(marked))} were marked as graded (their points changed)"
+    if unmarked:
+        return f"test cell(s) {', '.join(sorted(unmarked))} were unmarked as graded"
+    if retyped:
+        return f"locked cell(s) {', '.join(sorted(retyped))} had their solution flag changed"
+    return ""
 
 
 def _require_generated(course: Course, lesson: str) -> None:

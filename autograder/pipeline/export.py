@@ -28,7 +28,8 @@ def export(course: Course, to: Path | None = None) -> tuple[Path, list[Result]]:
 
     to = Path(to or course.build_dir / "grades.csv").resolve()
     to.parent.mkdir(parents=True, exist_ok=True)
-    for lesson, student in _submitted(course):
+    submitted = set(_submitted(course))
+    for lesson, student in submitted:
         if lesson in course.lesson_ids():
             enforce_verdicts(course, lesson, student)  # the verdicts, not the gradebook, stand
     plugin = CsvExportPlugin(config=course.config)
@@ -39,7 +40,10 @@ def export(course: Course, to: Path | None = None) -> tuple[Path, list[Result]]:
         rows = list(csv.DictReader(fh))
     flagged = []
     for row in rows:
-        result = attention(course, row["assignment"], row["student_id"], bool(row["timestamp"]))
+        # a submission in the gradebook, with or without a timestamp (one placed in
+        # build/submitted/ by hand has none): its scores are checked all the same
+        key = (row["assignment"], row["student_id"])
+        result = attention(course, *key, bool(row["timestamp"]) or key in submitted)
         if result is None or not result.flags:
             row[COLUMN] = ""
             continue
@@ -48,6 +52,7 @@ def export(course: Course, to: Path | None = None) -> tuple[Path, list[Result]]:
                                 for f in result.flags)
         if any(f.ungraded for f in result.flags):
             row["raw_score"] = row["score"] = ""
+    rows += _missing_rows(course, rows, flagged)
     fields = list(rows[0].keys()) if rows else ["assignment", "student_id", "score", COLUMN]
     with to.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
@@ -76,6 +81,33 @@ def attention(course: Course, lesson: str, student: str, submitted: bool) -> Res
     # these are read afresh (an instructor may have graded by hand since)
     recorded.flags = [f for f in recorded.flags if f.check not in ("grades", "verdicts", "hand")] + fresh
     return recorded
+
+
+def _missing_rows(course: Course, rows: list[dict], flagged: list[Result]) -> list[dict]:
+    """Rows for learners nbgrader does not know: autograde refused their notebook before
+    nbgrader saw it (so the gradebook has no such student). They are listed, ungraded,
+    with the reason, rather than vanish from the grades."""
+    present = {(row["assignment"], row["student_id"]) for row in rows}
+    fields = list(rows[0].keys()) if rows else ["assignment", "student_id", "raw_score",
+                                                 "score", "max_score"]
+    extra = []
+    for lesson in course.lesson_ids():
+        recorded = report.load(course, lesson)
+        for student in sorted(set(recorded) | set(course.submitted_students(lesson))):
+            if (lesson, student) in present:
+                continue
+            result = recorded.get(student) or Result(lesson, student, None, 0.0, flags=[Flag(
+                "submitted but never autograded: run `python -m autograder autograde "
+                f"{lesson} --student {student}`", ungraded=True, check="never")])
+            row = {name: "" for name in fields}
+            row.update(assignment=lesson, student_id=student)
+            if "max_score" in row:
+                row["max_score"] = f"{result.max_score:g}" if result.max_score else ""
+            row[COLUMN] = "; ".join(("not graded: " if f.ungraded else "") + f.reason
+                                    for f in result.flags) or "not graded: no result"
+            flagged.append(result)
+            extra.append(row)
+    return extra
 
 
 def _submitted(course: Course) -> list[tuple[str, str]]:

@@ -83,7 +83,8 @@ def check_pages(course: Course, lesson: str) -> tuple[list[Path], list[Path]]:
         # a line of the hidden tests that the learner also wrote in their own cells is theirs
         own = _text(_read(course.submitted_dir(student, lesson) / f"{lesson}.ipynb"))
         lines = leaks.hidden_lines(source, release + "\n" + own)
-        found = leaks.find_leaks(page.read_text(encoding="utf-8"), lines, is_html=True)
+        found = leaks.find_leaks(page.read_text(encoding="utf-8"), lines, is_html=True,
+                                 own=own)
         if found:
             leaked[page] = found
             page.unlink()

@@ -56,7 +56,13 @@ def hidden_lines(source_nb, given_text: str = "", min_length: int = 12) -> list[
     return sorted(set(lines))
 
 
-def find_leaks(text: str, lines: list[str], *, is_html: bool = False) -> list[str]:
-    """The markers and `lines` that occur in `text`."""
+def find_leaks(text: str, lines: list[str], *, is_html: bool = False, own: str = "") -> list[str]:
+    """The markers and `lines` that occur in `text`.
+
+    `own`: what the page's learner wrote (their submission): a marker they typed themselves
+    (an honest `# BEGIN SOLUTION` comment) is theirs, not a leak. (`lines` are already
+    those of the hidden tests not in what the learner was given or wrote.)"""
     visible = _norm(html_text(text) if is_html else text)
-    return [m for m in MARKERS if m in visible] + [line for line in lines if line in visible]
+    theirs = _norm(own)
+    return [m for m in MARKERS if m in visible and m not in theirs] + \
+        [line for line in lines if line in visible]

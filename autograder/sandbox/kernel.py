@@ -3,7 +3,8 @@
 nbgrader's Execute preprocessor starts the learner's kernel through this manager
 (`autograder.verdict.execute.VerdictExecute`). For each kernel it makes a job folder:
 
-    <job>/home       the learner's private folder (a copy of the submission's folder)
+    <job>/home       the learner's private folder (a copy of the submission's folder,
+                     without its notebooks)
     <job>/conn       the connection file and the kernel's IPC sockets (no network inside)
     <job>/requests   hidden tests' requests (read-only inside)
     <job>/replies    the kernel's replies (the one exchange folder it can write)
@@ -66,8 +67,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.job = Path(tempfile.mkdtemp(prefix="gc-"))
         home = self.job / "home"
         if cwd and os.path.isdir(cwd):
+            # not the notebooks: the one nbgrader is running holds the test cells it restored
+            # from the gradebook (hidden test cells included); the kernel never needs it
             shutil.copytree(cwd, home, symlinks=False,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb"))
         else:
             home.mkdir()
         for name in ("conn", "requests", "replies"):
