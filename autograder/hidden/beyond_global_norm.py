@@ -285,7 +285,8 @@ def _agc_mistake(specs, clipping, eps, kind, dtype):
         elif dims is None:
             wn, gn = wt.norm(), gt.norm()
         else:
-            wn, gn = wt.norm(dim=dims, keepdim=True), gt.norm(dim=dims, keepdim=True)
+            wn = torch.linalg.vector_norm(wt, dim=dims, keepdim=True)
+            gn = torch.linalg.vector_norm(gt, dim=dims, keepdim=True)
         mx = (wn if kind == "no_eps" else wn.clamp(min=eps)) * clipping
         new = torch.where(gn > mx, gt * (mx / gn.clamp(min=1e-6)), gt)
         out.append(new.to(dtype))
@@ -324,11 +325,12 @@ def agc_(learner, rng):
                 got = [p.grad for p in args[0]]
             except Exception:  # noqa: BLE001 - the first failure is what we report
                 raise exc from None
-            for mistake, why in AGC_MISTAKES:
-                want = _agc_mistake(specs, clipping, eps, mistake, dtype)
-                if all((a is None) == (b is None) and (a is None or _matches(a, b))
-                       for a, b in zip(got, want)):
-                    raise AssertionError(f"{exc} {why}") from None
+            whys = [why for mistake, why in AGC_MISTAKES
+                    if all((a is None) == (b is None) and (a is None or _matches(a, b))
+                           for a, b in zip(got, _agc_mistake(specs, clipping, eps, mistake,
+                                                             dtype)))]
+            if whys:
+                raise AssertionError(f"{exc} " + " Or: ".join(whys)) from None
             raise
 
     for _ in range(15):
@@ -445,11 +447,19 @@ def _check_sharded(learner, shards, max_norm, groups=None, label=""):
     name = (f"sharded_clip_grad_norm_ on {world} ranks (shard sizes "
             f"{[sum(g.numel() for g in s) for s in shards]}), max_norm={max_norm:.4g}{label}")
     obs = _run(learner, shards, max_norm, groups)
+    empties = [r for r in range(world) if not any(g.numel() for g in shards[r])]
     for rank, raised in enumerate(obs["raised"]):
         if raised:
-            empty = not any(g.numel() for g in shards[rank])
-            tip = (" Rank {r} holds an empty shard: its sum of squares is 0, and it must still "
-                   "join the all_reduce.".format(r=rank) if empty else "")
+            quiet = [r for r in empties if not obs["raised"][r]]
+            if rank in empties:
+                tip = (f" Rank {rank} holds an empty shard: its sum of squares is 0, and it must "
+                       "still join the all_reduce.")
+            elif quiet:
+                tip = (f" Rank {quiet[0]} holds an empty shard and finished without joining the "
+                       "all_reduce, so the other ranks lost their partner: every rank must join "
+                       "every collective, even with nothing to add.")
+            else:
+                tip = ""
             raise AssertionError(f"{name}: rank {rank} raised {raised}.{tip}")
     expected = [ref.expected_sharded(shards, max_norm, groups),
                 ref.expected_sharded(shards, max_norm, groups, torch_rule=True)]
