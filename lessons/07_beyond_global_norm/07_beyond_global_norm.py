@@ -68,8 +68,8 @@ print("torch", torch.__version__, "| numpy", np.__version__,
 #
 # Seetharaman, Wichern, Pardo & Le Roux (2020), *AutoClip: Adaptive Gradient Clipping for
 # Source Separation Networks* (IEEE MLSP; [arXiv:2007.14469](https://arxiv.org/abs/2007.14469)),
-# keep every gradient norm seen so far and clip at its `p`-th percentile (they recommend
-# `p = 10`). Their code, **pseeth/autoclip, `autoclip.py`** (the version that accompanies
+# keep every gradient norm seen so far and clip at its `p`-th percentile (the paper settles
+# on `p = 10`). Their code, **pseeth/autoclip, `autoclip.py`** (the version that accompanies
 # the paper, written for pytorch-ignite), does three things after each backward pass:
 # compute the global norm, **append it to the history**, then take
 # `np.percentile(history, p)` and call `torch.nn.utils.clip_grad_norm_` with it.
@@ -81,8 +81,9 @@ print("torch", torch.__version__, "| numpy", np.__version__,
 #
 # The same repository's later package, `autoclip/torch/quantile.py` (`QuantileClip`), does
 # it differently: it takes `torch.quantile` of the history **before** appending the current
-# norm (so the first step's threshold is `inf`), takes `quantile` as a fraction 0–1 and
-# keeps only the last `history_length = 1000` norms. This exercise follows `autoclip.py`, as
+# norm (so the first step's threshold is `inf`), takes `quantile` as a fraction 0–1, keeps
+# only the last `history_length = 1000` norms and, by default (`global_threshold=False`),
+# clips each parameter by its own history rather than the global norm. This exercise follows `autoclip.py`, as
 # the course contract says; the cell after it shows where the two differ.
 
 # %% nbgrader={"grade": false, "grade_id": "autoclip_threshold", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -163,8 +164,8 @@ print("clip_grad_norm_ with max_norm = NaN: clip_coef is NaN, and the gradient [
 # %% [markdown]
 # ## 2. ZClip: a z-score against running statistics
 #
-# Kumar, Owen, Ashkboos, Alvarez and colleagues (2025), *ZClip: Adaptive Spike Mitigation
-# for LLM Pre-Training* ([arXiv:2504.02507](https://arxiv.org/abs/2504.02507)), treat the
+# Kumar, Owen, Roy Chowdhury & Güra (2025), *ZClip: Adaptive Spike Mitigation for LLM
+# Pre-Training* ([arXiv:2504.02507](https://arxiv.org/abs/2504.02507)), treat the
 # gradient norm as a signal with a running mean $\mu$ and variance $\sigma^2$ and clip only
 # the steps whose norm is an outlier. Their reference implementation is
 # **bluorion-com/ZClip, `zclip/zclip.py`** (class `ZClip`, defaults `alpha=0.97`,
@@ -304,8 +305,9 @@ print("a NaN norm passes (NaN > z_thresh is False) and poisons mu and sigma, so 
 # $$g_i \leftarrow \lambda\,\frac{\max(\|w_i\|, \epsilon)}{\|g_i\|}\,g_i
 # \quad\text{if}\quad \frac{\|g_i\|}{\max(\|w_i\|, \epsilon)} > \lambda,$$
 #
-# with $\lambda$ = `clipping` = 0.01 and $\epsilon$ = `eps` = 1e-3 by default. A step then
-# changes no unit's weights by more than about $\lambda$ times their size, for SGD.
+# with $\lambda$ = `clipping` = 0.01 and $\epsilon$ = `eps` = 1e-3 by default. Every unit's
+# gradient is then at most $\lambda$ times its weights' norm, so one plain-SGD step of
+# learning rate lr changes a unit by at most lr $\cdot\,\lambda$ of its size.
 #
 # Two codes, read side by side:
 #
@@ -937,7 +939,8 @@ except distributed.DistributedRunError as exc:
 # * P. Seetharaman, G. Wichern, B. Pardo, J. Le Roux. *AutoClip: Adaptive Gradient Clipping
 #   for Source Separation Networks.* IEEE MLSP 2020. [arXiv:2007.14469](https://arxiv.org/abs/2007.14469).
 #   Code: github.com/pseeth/autoclip, `autoclip.py`, `autoclip/torch/quantile.py`.
-# * A. Kumar et al. *ZClip: Adaptive Spike Mitigation for LLM Pre-Training.* 2025.
+# * A. Kumar, L. Owen, N. Roy Chowdhury, F. Güra. *ZClip: Adaptive Spike Mitigation for LLM
+#   Pre-Training.* 2025.
 #   [arXiv:2504.02507](https://arxiv.org/abs/2504.02507). Code: github.com/bluorion-com/ZClip, `zclip/zclip.py`.
 # * A. Brock, S. De, S. L. Smith, K. Simonyan. *High-Performance Large-Scale Image Recognition
 #   Without Normalization.* ICML 2021. [arXiv:2102.06171](https://arxiv.org/abs/2102.06171).
