@@ -29,6 +29,7 @@ import os
 import pickle
 import signal
 import socket
+import sys
 import time
 import traceback
 from datetime import timedelta
@@ -67,15 +68,18 @@ def _child_main(rank: int, world_size: int, port: int, conn, fn: Callable, timeo
     """One rank: join the group, receive the job, run it, send back what it saw."""
     import torch.distributed as dist
 
+    # This process is a fork of the caller (a Jupyter kernel, say): leave the caller's
+    # output streams alone. C++ warnings (c10d, gloo) go to the file descriptors, Python's
+    # to sys.stdout/sys.stderr: both to /dev/null, what the job prints is captured and sent
+    # back; and the process ends with os._exit, without the caller's exit handlers.
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives until os._exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
     reply: dict[str, Any] = {"rank": rank}
     captured = io.StringIO()
     try:
-        # C++ warnings (c10d, gloo) go to the file descriptors, not to sys.stderr: keep them
-        # out of the notebook's output; what Python code prints is captured and sent back.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.close(devnull)
         torch.set_num_threads(1)  # no intra-op pool in a forked child
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             dist.init_process_group("gloo", init_method=f"tcp://{HOST}:{port}", rank=rank,
@@ -97,6 +101,7 @@ def _child_main(rank: int, world_size: int, port: int, conn, fn: Callable, timeo
         _send(conn, {"rank": rank, "raised": f"the result could not be sent back: {exc}",
                      "output": reply.get("output", "")})
     conn.close()
+    os._exit(0)
 
 
 def launch(fn: Callable, run: Callable[..., dict], per_rank_kwargs: Sequence[dict], *,

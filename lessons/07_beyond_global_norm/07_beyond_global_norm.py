@@ -832,6 +832,26 @@ for n in (2, 3, 4):
           f"plain {[round(float(v), 4) for v in plain['norms']]}")
 
 # %% [markdown]
+# And what a hang looks like. Here rank 1 skips the collective but stays alive (in a real
+# job it would go on to its next step), so rank 0 waits in `all_reduce` for a partner that
+# never comes. The launcher stops both at its time limit and says so:
+
+# %%
+import time
+
+def skips_when_empty(local_grads, max_norm, group=None):
+    if not local_grads:
+        time.sleep(60)                  # "nothing to add" -- but rank 0 is waiting for us
+        return torch.zeros(())
+    return sharded_clip_grad_norm_(local_grads, max_norm, group)
+
+start = time.monotonic()
+try:
+    distributed.run_sharded(skips_when_empty, [[torch.ones(3)], []], 1.0, timeout=3)
+except distributed.DistributedRunError as exc:
+    print(f"after {time.monotonic() - start:.1f} s: {exc}")
+
+# %% [markdown]
 # The plain clip lands between `max_norm` and $\sqrt{N}\cdot$`max_norm`: it reaches the
 # upper end when every shard is above the threshold (each is clipped to exactly `max_norm`),
 # and each rank also *logs* a different, local "gradient norm". Your function returns the
