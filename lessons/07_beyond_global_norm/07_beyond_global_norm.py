@@ -314,7 +314,8 @@ print("a NaN norm passes (NaN > z_thresh is False) and poisons mu and sigma, so 
 # * the authors', **google-deepmind/deepmind-research, `nfnets/optim.py`** (`unitwise_norm`,
 #   `SGD_AGC.update_param`): JAX/Haiku lays a linear weight out as (in, out) and a
 #   convolution as (H, W, in, out), so the unit norm is taken over every axis **but the
-#   last**; scalars and vectors are one unit; it clips where `grad_norm > max_norm`;
+#   last**; scalars and vectors are one unit (after `jnp.squeeze`, so a weight with a
+#   dimension of size 1 counts as a vector there); it clips where `grad_norm > max_norm`;
 # * **huggingface/pytorch-image-models, `timm/utils/agc.py`** (`unitwise_norm`,
 #   `adaptive_clip_grad`): PyTorch lays weights out as (out, in, ...), so the norm is over
 #   every axis **but the first**; a tensor with at most one dimension is one unit; it keeps
@@ -554,11 +555,11 @@ print("the best clipping method per seed:", best)
 # Gradient Norm Clipping & Non-Euclidean $(L_0, L_1)$-Smoothness*
 # ([arXiv:2506.01913](https://arxiv.org/abs/2506.01913)), code **LIONS-EPFL/ClippedScion,
 # `clippedscion.py`**. Scion-type methods pick, for each layer $l$, a norm $\|\cdot\|_{(l)}$
-# and step along the **linear minimisation oracle** of its ball,
-# $\mathrm{lmo}(g) = \arg\min_{\|d\| \le 1} \langle d, g\rangle$ — the steepest-descent
-# direction in that norm — scaled by a radius. How *big* a gradient is, in that geometry,
-# is measured by the **dual norm**
-# $\|g\|_* = \max_{\|d\|\le 1}\langle d, g\rangle = -\langle \mathrm{lmo}(g), g\rangle$:
+# and step against the **linear minimisation oracle** of its ball — in the code's sign
+# convention $\mathrm{lmo}(g) = \arg\max_{\|d\| \le 1} \langle d, g\rangle$, the unit
+# direction of steepest ascent in that norm, which the update subtracts — scaled by a
+# radius. How *big* a gradient is, in that geometry, is measured by the **dual norm**
+# $\|g\|_* = \max_{\|d\|\le 1}\langle d, g\rangle = \langle \mathrm{lmo}(g), g\rangle$:
 #
 # | the layer's norm (the ball the step lives in) | its LMO (up to sign) | the dual norm of $g$ |
 # |---|---|---|
@@ -576,7 +577,7 @@ print("the best clipping method per seed:", best)
 #
 # ClippedScion itself computes the spectral LMO with five Newton–Schulz iterations in
 # bfloat16 (`zeropower_via_newtonschulz5`, from modded-nanogpt), which maps every singular
-# value to roughly 0.7–1.2 rather than exactly 1: its dual norm is an approximation of the
+# value into roughly 0.5–1.5 (its docstring says so) rather than exactly to 1: its dual norm is an approximation of the
 # nuclear norm. The exact SVD is the quantity the approximation aims at.
 
 # %% nbgrader={"grade": false, "grade_id": "dual_norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
