@@ -5,7 +5,7 @@ these ids never change (lessons may add exercises). Kinds: "code" (an autograded
 solution cell defining that name) or "markdown" (a manually graded written answer).
 tests/lessons/test_lesson_sources.py checks every lesson that exists against this table
 (and that each written answer carries a `RUBRIC`).
-Transcribed from the curriculum's contract tables (lessons 06 and 07 come later).
+Transcribed from the curriculum's contract tables (lesson 06 comes later).
 """
 
 from __future__ import annotations
@@ -54,6 +54,14 @@ CONTRACT: dict[str, dict[str, str]] = {
         "K_GRAD_SCALE": CODE,
         "clip_grad_norm_kernels": CODE,
         "why_three_kernels": MARKDOWN,
+    },
+    "07_beyond_global_norm": {
+        "autoclip_threshold": CODE,
+        "zclip_clipped_norms": CODE,
+        "agc_": CODE,
+        "dual_norm": CODE,
+        "sharded_clip_grad_norm_": CODE,
+        "which_method": MARKDOWN,
     },
     "08_spike_cascade": {
         "phase_boundaries": CODE,
