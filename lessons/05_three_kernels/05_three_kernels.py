@@ -548,10 +548,11 @@ print(f"kernel 2 then reduces num_partials = {offset} partials in one block")
 # `long long`, a Python `float` as an 8-byte `double`, and a NumPy scalar with its own width —
 # whatever the kernel declares ([CuPy user guide, "User-Defined Kernels" → raw
 # kernels](https://docs.cupy.dev/en/stable/user_guide/kernel.html#raw-kernels)). A kernel
-# that declares `float max_norm` and is handed `1.0` reads 4 bytes of a double: garbage. So
-# pass exactly the declared types: `np.int64(n)` for `long long`, `np.int32(...)` for `int`,
-# `np.float32(...)` for `float`. This course's runtime checks the types on both backends and
-# tells you which argument is wrong.
+# that declares `float max_norm` and is handed `1.0` reads 4 bytes of a double: garbage. (A
+# Python `int` for an `int` parameter happens to work when the value fits: the driver reads
+# the low 4 bytes of the little-endian `long long`.) So pass exactly the declared types:
+# `np.int64(n)` for `long long`, `np.int32(...)` for `int`, `np.float32(...)` for `float`.
+# This course's runtime refuses what goes wrong on a GPU and tells you which argument it was.
 #
 # ### Exercise: `clip_grad_norm_kernels`
 #

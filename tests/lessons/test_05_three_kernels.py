@@ -500,7 +500,9 @@ CORRECT = {
     "K_GRAD_NORM_FINAL": [FINAL_WARP_SHUFFLE, FINAL_SERIAL_DOUBLE, FINAL_TORCH_RULE,
                           FINAL_EXTERN_SHARED],
     "K_GRAD_SCALE": [SCALE_IF_BELOW, SCALE_FOUR_PER_THREAD],
-    "clip_grad_norm_kernels": [LAUNCHER_REFERENCE_LIKE, LAUNCHER_FLAT_BUFFER],
+    # a Python int for an `int` parameter is fine, as on a GPU (the driver reads its low
+    # 4 bytes): a correct variant, not a mistake
+    "clip_grad_norm_kernels": [LAUNCHER_REFERENCE_LIKE, LAUNCHER_FLAT_BUFFER, LAUNCHER_PYTHON_INT],
 }
 
 MISTAKES = {
@@ -536,7 +538,6 @@ MISTAKES = {
         (LAUNCHER_SYNCS_TO_DECIDE, "reads the norm back to the host"),
         (LAUNCHER_SYNCS_TO_SKIP, "reads the norm back to the host"),
         (LAUNCHER_HOST_SUM, "never launched `k_grad_norm_final`"),
-        (LAUNCHER_PYTHON_INT, "numpy.int32"),
         (LAUNCHER_PYTHON_FLOAT, "numpy.float32"),
         (LAUNCHER_OVERLAPPING_SLICES, "expected the norm"),
         (LAUNCHER_DROPS_LAST_PARTIAL, "expected the norm"),

@@ -65,7 +65,21 @@ def test_first_30_steps_regenerate(name):
         again = run(RunConfig(**config), progress=False, stop_after=30)
     finally:
         torch.set_num_threads(threads)
+    # float32 rounding differs between CPUs (AVX2 vs AVX-512 kernels: recorded on an AMD
+    # EPYC, checked on an Intel Xeon too); a spike amplifies the difference (0.5% ten steps
+    # after a 40x spike). So: tight up to and including the first spike, loose after it.
+    spike = first_spike(trace.grad_norm[:30])
     for field in ("loss", "grad_norm", "m_norm", "v_sum"):
-        np.testing.assert_allclose(getattr(again, field), getattr(trace, field)[:30],
-                                   rtol=1e-4, err_msg=field)
+        got, want = getattr(again, field), getattr(trace, field)[:30]
+        np.testing.assert_allclose(got[:spike + 1], want[:spike + 1], rtol=1e-4, err_msg=field)
+        np.testing.assert_allclose(got, want, rtol=2e-2, err_msg=field)
     np.testing.assert_array_equal(again.clipped, trace.clipped[:30])
+
+
+def first_spike(norms, factor: float = 5.0) -> int:
+    """Index of the first norm above `factor` times the median of those before it (the
+    last index if there is none)."""
+    for i in range(2, len(norms)):
+        if norms[i] > factor * np.median(norms[:i]):
+            return i
+    return len(norms) - 1
