@@ -91,7 +91,7 @@ def launch_recorder(*, substitute: dict[str, Any] | None = None,
 
     Each launch's arguments and launch shape are checked first by `kernels` itself
     (`kernels.marshal`, against the signature of the kernel that will run): a Python
-    `int` for an `int` parameter is a `TypeError` that names it, at the launch that made it.
+    `float` for a `float` parameter is a `TypeError` that names it, at the launch that made it.
 
     The asynchronous model is how a host read of the norm between kernels is detected. On a
     GPU a launch returns at once and the host runs ahead; reading ``partial`` or ``out`` on
