@@ -166,7 +166,8 @@ def _compare_amp(got: dict, want: dict, *, label: str) -> None:
                        "parameters stay as they were" if skipped else
                        "the update used gradients that were not clipped at max_norm: unscale_, "
                        "then clip, then scaler.step(optimizer) (clipping after the step is too "
-                       "late; clipping before unscale_ clips at max_norm times the scale)")
+                       "late; clipping before unscale_ compares the scaled norm, S times the "
+                       "true one, with max_norm)")
                 raise AssertionError(f"after step {step} ({label}) parameter {i} differs from "
                                      f"what the right order gives: {why}.")
 
