@@ -344,12 +344,12 @@ def _compare_runs(got: fw.Run, want: fw.Run, *, framework: str, max_norm: float)
             largest = max(float(t.abs().max()) for t in g if t is not None)
             if math.isclose(received, want.received_norms[step], rel_tol=1e-4):
                 why = "a norm of max_norm, but pointing elsewhere"
+            elif framework == "hf" and math.isclose(received, 1.0, rel_tol=1e-4):
+                why = ("a norm of 1.0: that is Hugging Face's default max_grad_norm, so it was "
+                       f"not clipped at {max_norm:.4g} (your options did not set the threshold)")
             elif largest <= max_norm * (1 + 1e-5) and received > max_norm * (1 + 1e-4):
                 why = (f"no element above {max_norm:.4g} but a global norm of {received:.4g}: "
                        "that is clipping by value (each element clamped), not by the norm")
-            elif math.isclose(received, 1.0, rel_tol=1e-4):
-                why = ("a norm of 1.0: Hugging Face's default max_grad_norm, so your option did "
-                       "not reach the Trainer")
             else:
                 why = (f"a global norm of {received:.4g}, not clipped at {max_norm:.4g}")
             raise AssertionError(

@@ -270,6 +270,8 @@ print(f"pre-clip norm: yours {float(yours_norm):.6f} | HF logged {hf_acc.logged_
 print(f"yours vs HF Trainer:        largest difference {fw.max_abs_difference(yours, hf_acc.received[0]):.2e}")
 print(f"yours vs Lightning Trainer: largest difference {fw.max_abs_difference(yours, pl_acc.received[0]):.2e}")
 print(f"received norms: HF {hf_acc.received_norms[0]:.6f}, Lightning {pl_acc.received_norms[0]:.6f}")
+source_lines("lightning", "pytorch/loops/optimization/automatic.py", "accumulate_grad_batches")
+source_lines("transformers", "trainer.py", "loss = loss / self.current_gradient_accumulation_steps")
 
 # %% [markdown]
 # All three agree: both frameworks divide each micro-batch's loss so that the sum is the mean
@@ -378,8 +380,8 @@ for label, values in handed.items():
 # clipping at `max_norm` = $k\,\|g\|$, i.e. the real threshold is `max_norm / k` — and above
 # that it hands over a gradient $k$ times too long. **Clipping each micro-batch** lies above
 # the dotted line for small thresholds: each of the $k$ parts was held to `max_norm`, so their
-# sum can reach $k\cdot$`max_norm` (printed: at the smallest threshold it handed over several
-# times `max_norm`); it also starts clipping only once a micro-batch's own contribution
+# sum can reach $k\cdot$`max_norm` (printed: at the smallest threshold it handed over more
+# than `max_norm`); it also starts clipping only once a micro-batch's own contribution
 # exceeds the threshold, whatever the sum.
 #
 # ## 3. Kronos' sliced accumulation
@@ -678,8 +680,18 @@ assert_close(got["tokenizer"], 13.0, name="the tokenizer group's norm",
              hint="One global norm per group: sqrt(5**2 + 12**2) = 13 (not per tensor, not over all groups).")
 assert_close(got["predictor"], 1.0, name="the predictor group's norm")
 assert_close(got["frozen"], 0.0, name="the norm of a group without gradients")
-assert_close(a.grad, torch.tensor([1.5, 2.0]), name="tokenizer p.grad 0 after clipping at 6.5",
-             hint="Thresholds pair with groups by name: the tokenizer's is 6.5, so 13 -> 6.5 halves it.")
+if torch.allclose(a.grad, torch.tensor([3.0, 4.0])) and torch.allclose(b.grad, torch.tensor([0.0, 6.5])):
+    hint = ("Tensor 0 has norm 5 < 6.5, but its group's norm is 13: the whole group shrinks by one factor "
+            "(you clipped per tensor).")
+elif torch.allclose(a.grad, torch.tensor([3.0, 4.0])):
+    hint = ("The tokenizer group was not clipped. It is a generator: iterate it once (e.g. `list(params)`) "
+            "before measuring and scaling.")
+elif torch.allclose(a.grad, torch.tensor([3.0, 4.0]) * 3.0 / 13.0):
+    hint = ("It was clipped at 3.0, the predictor's threshold: pair thresholds with groups by name, "
+            "max_norms[name], not by position.")
+else:
+    hint = "The tokenizer's threshold is 6.5, so its norm 13 -> 6.5 halves every tensor of the group."
+assert_close(a.grad, torch.tensor([1.5, 2.0]), name="tokenizer p.grad 0 after clipping at 6.5", hint=hint)
 assert_close(b.grad, torch.tensor([0.0, 6.0]), name="tokenizer p.grad 1 after clipping at 6.5")
 assert_close(c.grad, torch.tensor([0.6, 0.8]), name="predictor p.grad (norm 1 < 3: unchanged)")
 print("per_component_clip_: visible tests passed")
@@ -796,7 +808,8 @@ for label, r in [("norm", by_norm), ("value", by_value)]:
 
 # %% [markdown]
 # `"norm"` hands over norm 0.05 in the raw gradient's direction (cosine 1); `"value"` leaves a
-# norm many times larger, pointing elsewhere: its threshold bounds each element, not the step.
+# norm many times larger (printed), and no longer exactly along the gradient (cosine below 1):
+# its threshold bounds each element, not the step.
 #
 # **Exercise.** Write `framework_clip_kwargs(framework, max_norm)`: the keyword arguments (or
 # config keys) that make `"hf"` (`TrainingArguments`), `"lightning"` (`Trainer`),
@@ -838,7 +851,8 @@ for framework, trainer in [("hf", fw.hf_train), ("lightning", fw.lightning_train
         raise AssertionError(f"the {framework} Trainer rejected {kwargs}: {type(exc).__name__}: {exc}") from None
     if not math.isclose(r.received_norms[0], m, rel_tol=1e-4):
         raise AssertionError(f"trained with {kwargs}, the {framework} optimizer received a gradient of norm "
-                             f"{r.received_norms[0]:.4f}; clipped at {m} by the global norm it would be {m}")
+                             f"{r.received_norms[0]:.4f}: it was not clipped at {m} by the global norm "
+                             f"(which would give norm {m})")
     if not math.isclose(cosine(r.received[0], raw_step), 1.0, rel_tol=1e-5):
         raise AssertionError(f"trained with {kwargs}, the {framework} optimizer received a gradient that points "
                              "elsewhere than the raw one: that is not clipping by the norm")
