@@ -537,27 +537,6 @@ print(f"clip before unscale_ at max_norm 0.5: it measured {seen:.2f} (S times th
       f"to mean 0.5 it would have needed max_norm = 0.5 * S = {0.5 * S:g}")
 
 # %% [markdown]
-# And a skipped step: the scenario helper (`course.amp.amp_scenario`) trains a few SGD steps
-# with one overflowing loss (times inf, as an fp16 overflow would make it). Here it runs a
-# correct step function written inline, so you can see what the scaler does.
-
-# %%
-def ordered_step(model, optimizer, scaler, loss, max_norm):
-    scaler.scale(loss).backward()
-    scaler.unscale_(optimizer)
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    scaler.step(optimizer)
-    scaler.update()
-    return float(norm)
-
-trace = amp_scenario(ordered_step, seed=0, max_norm=0.5, init_scale=S, steps=5, overflow_at=2,
-                     growth_interval=2, autocast=True)
-for step in range(5):
-    moved = "moved" if step == 0 or any(not torch.equal(a, b) for a, b in
-                                        zip(trace["params"][step], trace["params"][step - 1])) else "unchanged (skipped)"
-    print(f"step {step}: pre-clip norm {trace['returned'][step]:>9.4f}   scale after {trace['scale'][step]:>6g}   parameters {moved}")
-
-# %% [markdown]
 # **Exercise.** Write `amp_clip_step(model, optimizer, scaler, loss, max_norm)`: one
 # mixed-precision step in the right order, clipping the global L2 norm of the **unscaled**
 # gradients at `max_norm`; return that pre-clip norm as a float (inf or NaN on a step the
@@ -626,6 +605,23 @@ run_hidden_test('test_amp_clip_step_hidden', globals())
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# With your `amp_clip_step`, a skipped step: the scenario helper (`course.amp.amp_scenario`)
+# trains five SGD steps, the forward under float16 autocast, with one overflowing loss at
+# step 2 (times inf, as an fp16 overflow would make it), and `growth_interval = 2`.
+
+# %%
+trace = amp_scenario(amp_clip_step, seed=0, max_norm=0.5, init_scale=2.0 ** 12, steps=5, overflow_at=2,
+                     growth_interval=2, autocast=True)
+for step in range(5):
+    moved = "moved" if step == 0 or any(not torch.equal(a, b) for a, b in
+                                        zip(trace["params"][step], trace["params"][step - 1])) else "unchanged (skipped)"
+    print(f"step {step}: pre-clip norm {trace['returned'][step]:>9.4f}   scale after {trace['scale'][step]:>6g}   parameters {moved}")
+
+# %% [markdown]
+# The overflowing step returned a non-finite norm, left the parameters alone, and halved the
+# scale; two good steps in a row doubled it again. A step that skips is not a crash: with
+# loss scaling, a few skipped steps early in training are how the scaler finds its level.
+#
 # ## 5. Per-component thresholds
 #
 # Kronos clips its tokenizer at 2.0 and its predictor at 3.0 — two models, two scripts, two
