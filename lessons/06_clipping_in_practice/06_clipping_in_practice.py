@@ -366,6 +366,7 @@ ax.set_xlabel("max_norm")
 ax.set_ylabel("norm of the gradient the optimizer gets")
 ax.set_title(f"k = {K} micro-batches of 2 rows, tiny GPT-2")
 ax.legend(fontsize=8)
+fig.tight_layout()
 plt.show()
 print(f"true step norm {true_norm_k:.4f}; micro-batch contributions (each loss / k): "
       + ", ".join(f"{n:.4f}" for n in micro_norms))
@@ -742,12 +743,15 @@ for frac in fractions:
 
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 for label, values in curves.items():
-    ax.plot(fractions * raw_norm, values, marker="o", label=label)
+    ax.plot(fractions, values, marker="o", label=label)
 ax.set_xscale("log")
+ax.xaxis.set_minor_formatter(plt.NullFormatter())
+ax.set_xticks([1.0, 0.3, 0.1, 0.03], labels=["1", "0.3", "0.1", "0.03"])
 ax.invert_xaxis()
-ax.set_xlabel("max_norm (every group)")
+ax.set_xlabel(f"max_norm of every group / norm of the whole gradient ({raw_norm:.3f})")
 ax.set_ylabel("cosine(clipped, raw)")
 ax.legend(fontsize=8)
+fig.tight_layout()
 plt.show()
 for label, values in curves.items():
     print(f"{label:18s} cosine at the smallest threshold: {values[-1]:.4f}")
