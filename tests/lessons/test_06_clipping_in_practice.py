@@ -310,6 +310,13 @@ MISTAKES = {
                     "deepspeed": {"gradient_clipping": max_norm},
                     "axolotl": {"max_grad_norm": max_norm}}[framework]
         ''', "not clipped at"),
+        ('''
+        def framework_clip_kwargs(framework, max_norm):
+            return {"hf": {"max_grad_norm": max_norm},
+                    "lightning": {"gradient_clip_val": max_norm, "min_steps": 10**9},   # not clipping
+                    "deepspeed": {"gradient_clipping": max_norm},
+                    "axolotl": {"max_grad_norm": max_norm}}[framework]
+        ''', "not a clipping option"),
     ],
 }
 
