@@ -5,7 +5,7 @@ these ids never change (lessons may add exercises). Kinds: "code" (an autograded
 solution cell defining that name) or "markdown" (a manually graded written answer).
 tests/lessons/test_lesson_sources.py checks every lesson that exists against this table
 (and that each written answer carries a `RUBRIC`).
-Transcribed from the curriculum's contract tables (lesson 06 comes later).
+Transcribed from the curriculum's contract tables.
 """
 
 from __future__ import annotations
@@ -54,6 +54,14 @@ CONTRACT: dict[str, dict[str, str]] = {
         "K_GRAD_SCALE": CODE,
         "clip_grad_norm_kernels": CODE,
         "why_three_kernels": MARKDOWN,
+    },
+    "06_clipping_in_practice": {
+        "accumulate_and_clip_": CODE,
+        "kronos_rows_per_step": CODE,
+        "amp_clip_step": CODE,
+        "per_component_clip_": CODE,
+        "framework_clip_kwargs": CODE,
+        "why_clip_after_accumulation": MARKDOWN,
     },
     "07_beyond_global_norm": {
         "autoclip_threshold": CODE,
