@@ -190,7 +190,12 @@ for label, kernel in [("without the barrier", racy), ("with the barrier", fixed)
 # below). `kernels.check(kernel, grid, block, args)` runs the launch several times
 # under different thread schedules — forward, reverse and random (it prints the seed) — and
 # raises `kernels.RaceError` if the results differ: the result **depends on thread order**.
-# The visible and hidden tests of this lesson run every launch of your kernels this way.
+# When every schedule agrees, it then runs the launch once more under a race detector (as
+# NVIDIA's `compute-sanitizer --tool racecheck` does on a GPU): it records which thread read
+# and wrote each `__shared__` slot between two barriers, and raises `RaceError` naming the
+# array, the slot, both threads and both lines for any two unordered accesses of which one
+# writes — even when the answer happens to come out right. The visible and hidden tests of
+# this lesson run every launch of your kernels this way.
 
 # %%
 if kernels.backend() != "cpu":
