@@ -8,7 +8,7 @@ payload (JSON) on stdin and writes its result (JSON) to fd 3, a pipe the process
 starts (the compiler, the kernel worker running the learner's code) do not inherit; it
 also makes itself non-dumpable, so those processes cannot read or patch its memory.
 
-    result = run_job("autograder.kernel_checks:check_partial_kernel", {"source": src})
+    result = run_job("autograder.kernel_grading.partial:check_partial_kernel", {"source": src})
 
 `target` is `module:function`; the function takes the payload's keys as keyword
 arguments and raises AssertionError with a message for the learner, or returns a
