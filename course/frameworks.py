@@ -39,6 +39,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from . import wire  # noqa: E402
+
 VOCAB, CONTEXT = 48, 12
 IGNORE = -100  # the label that no loss counts (PyTorch's and Hugging Face's ignore index)
 
@@ -101,6 +103,7 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@wire.buildable
 def tiny_lm(seed: int = 0, *, vocab: int = VOCAB, context: int = CONTEXT, d_model: int = 16,
             layers: int = 1, heads: int = 2) -> nn.Module:
     """A randomly initialised GPT-2 (`GPT2LMHeadModel` from a `GPT2Config`), dropout off,

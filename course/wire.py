@@ -137,17 +137,27 @@ def resolve(path: str) -> Any:
     return obj
 
 
+def buildable(factory):
+    """Mark a course function that builds a torch module as one a `$module` recipe may
+    name (decoding calls nothing else: see `module_class`)."""
+    factory._gradclip_buildable = True
+    return factory
+
+
 def module_class(path: Any) -> type:
-    """The torch module class a `$module` node names (under MODULE_ROOTS), checked before
-    anything is called: WireError for anything else."""
+    """The torch module class a `$module` node names (under MODULE_ROOTS), or a course
+    factory marked `@buildable`, checked before anything is called: WireError otherwise."""
     import torch
 
     if not isinstance(path, str) or not path.startswith(MODULE_ROOTS):
         raise WireError(f"a module recipe may only name a torch module class under "
                         f"{', '.join(r.rstrip('.') for r in MODULE_ROOTS)}, not {path!r}")
     cls = resolve(path)
+    if getattr(cls, "_gradclip_buildable", False) is True and path.startswith("course."):
+        return cls
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
-        raise WireError(f"`{path}` is not a torch module class")
+        raise WireError(f"`{path}` is not a torch module class (nor a course factory "
+                        "marked `@wire.buildable`)")
     return cls
 
 

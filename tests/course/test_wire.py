@@ -196,3 +196,19 @@ def test_writing_never_follows_a_link_left_in_the_folder(tmp_path):
     wire.write(str(tmp_path / "r"), "reply", {"value": 1}, {})
     assert victim.read_text() == "mine"
     assert _roundtrip(tmp_path / "r") == {"value": 1}
+
+
+def test_a_module_recipe_may_name_a_marked_course_factory_only():
+    """`course.frameworks.tiny_lm` is marked `@wire.buildable`; an unmarked course
+    function (one that trains and writes files) is refused before it is called."""
+    from course import frameworks
+
+    model = wire.build("course.frameworks.tiny_lm", seed=3)
+    arrays: dict = {}
+    tree = wire.encode(model, arrays)
+    again = wire.decode(tree, arrays)
+    assert type(again) is type(model)
+    tree["$module"] = "course.frameworks.hf_train"
+    assert not getattr(frameworks.hf_train, "_gradclip_buildable", False)
+    with pytest.raises(wire.WireError, match="not a torch module class"):
+        wire.decode(tree, arrays)
