@@ -143,8 +143,9 @@ class Course:
         """Environment for nbgrader subprocesses.
 
         The interpreter's own bin/ goes first on PATH (nbgrader shells out to `alembic`
-        when it creates a gradebook), and the repository is on PYTHONPATH (hidden tests
-        `import autograder` in the kernel).
+        when it creates a gradebook), and the repository is on PYTHONPATH (the grading
+        process runs the hidden tests of `autograder/hidden/`; a sandboxed kernel gets its
+        own environment, without it: autograder/sandbox/).
         """
         env = dict(os.environ)
         bin_dir = str(Path(sys.executable).parent)
